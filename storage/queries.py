@@ -1,0 +1,42 @@
+"""Small statements shared by several parts of the core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Base, Person, PersonRole
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]], keys: list[str]
+) -> int:
+    """Insert rows, skipping those whose unique `keys` exist already; returns how many went in."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(model).values(rows).on_conflict_do_nothing(index_elements=keys)
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def roles_of(session: AsyncSession, person_ids: list[int]) -> dict[int, set[str]]:
+    roles: dict[int, set[str]] = {pid: set() for pid in person_ids}
+    rows = await session.execute(
+        select(PersonRole.person_id, PersonRole.role).where(PersonRole.person_id.in_(person_ids))
+    )
+    for person_id, role in rows:
+        roles[person_id].add(role)
+    return roles
+
+
+async def names_of(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    rows = await session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids)))
+    return {person_id: name for person_id, name in rows}
