@@ -1,0 +1,1 @@
+"""Chat channels: thin adapters between a messenger and the core conversation."""

@@ -1,0 +1,11 @@
+"""Routers, one per kind of event; `get_routers()` gives them in the order they must match."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.telegram.handlers import callbacks, messages
+
+
+def get_routers() -> list[Router]:
+    return [callbacks.router, messages.router]

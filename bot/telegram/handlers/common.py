@@ -1,0 +1,12 @@
+"""What every Telegram handler needs: who wrote, in core terms."""
+
+from __future__ import annotations
+
+from aiogram.types import User
+
+from core.chat.context import Speaker
+from core.enums import Channel
+
+
+def speaker_of(user: User) -> Speaker:
+    return Speaker(Channel.TELEGRAM, str(user.id), user.username, user.language_code)

@@ -1,0 +1,52 @@
+"""Private messages: commands, answers to forms, replies to task messages — all to the core."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+
+from bot.telegram.handlers.common import speaker_of
+from bot.telegram.sender import TelegramSender, answer
+from bot.telegram.state import FsmFormState
+from core.app import Core
+from core.chat.conversation import Conversation
+from core.enums import Channel
+
+router = Router(name="messages")
+router.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user)
+
+
+@router.message(F.text)
+async def on_text(
+    message: Message, state: FSMContext, core: Core, conversation: Conversation,
+    sender: TelegramSender,
+) -> None:
+    assert message.from_user is not None and message.text is not None
+    replies = await conversation.message(
+        speaker_of(message.from_user), message.text, FsmFormState(state),
+        reply_to_task=await _replied_task(message, core),
+    )
+    await answer(core, sender, message.chat.id, replies)
+
+
+@router.message()
+async def on_other(
+    message: Message, state: FSMContext, core: Core, conversation: Conversation,
+    sender: TelegramSender,
+) -> None:
+    """Stickers, photos, voice: answered like any text the bot does not understand."""
+    assert message.from_user is not None
+    text = message.caption or ""
+    replies = await conversation.message(speaker_of(message.from_user), text, FsmFormState(state),
+                                         reply_to_task=await _replied_task(message, core))
+    await answer(core, sender, message.chat.id, replies)
+
+
+async def _replied_task(message: Message, core: Core) -> int | None:
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    return await core.threads.task_of(Channel.TELEGRAM, str(message.chat.id),
+                                      str(replied.message_id))

@@ -1,0 +1,92 @@
+"""Sending core replies over Telegram, with Bot API errors mapped onto the outbox's outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import BufferedInputFile, Message
+
+from bot.telegram.keyboards import inline_keyboard
+from core.app import Core
+from core.delivery import ChatLimits, SendOutcome, SendResult
+from core.dto import PersonView
+from core.enums import Channel
+from core.replies import Reply
+
+log = logging.getLogger(__name__)
+
+# Telegram: about 30 messages/s overall, 1/s per chat, 20/min per group. The small margin on the
+# per-chat interval absorbs jitter between our clock and the moment requests arrive.
+TELEGRAM_LIMITS = ChatLimits(per_chat_interval=1.05, group_per_minute=20)
+REQUEST_TIMEOUT = 20
+# "chat not found" / "user is deactivated": the person cannot be reached, like a block.
+_UNREACHABLE_HINTS = ("chat not found", "user is deactivated", "bot can't initiate")
+
+
+class TelegramSender:
+    channel = Channel.TELEGRAM
+    limits = TELEGRAM_LIMITS
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    def address_of(self, person: PersonView) -> str | None:
+        return str(person.telegram_id) if person.telegram_id else None
+
+    async def send(self, address: str, reply: Reply) -> SendResult:
+        try:
+            message = await self._send(int(address), reply)
+        except TelegramRetryAfter as error:
+            return SendResult(SendOutcome.RATE_LIMITED, retry_after=float(error.retry_after),
+                              error="429")
+        except TelegramForbiddenError as error:
+            return SendResult(SendOutcome.UNREACHABLE, error=_short(error))
+        except TelegramBadRequest as error:
+            unreachable = any(h in error.message.lower() for h in _UNREACHABLE_HINTS)
+            outcome = SendOutcome.UNREACHABLE if unreachable else SendOutcome.FAILED
+            return SendResult(outcome, error=_short(error))
+        except (TelegramServerError, TelegramNetworkError, TimeoutError) as error:
+            return SendResult(SendOutcome.TEMPORARY, error=_short(error))
+        return SendResult(SendOutcome.SENT, message_ref=str(message.message_id))
+
+    async def _send(self, chat_id: int, reply: Reply) -> Message:
+        markup = inline_keyboard(reply.buttons)
+        attachment = reply.attachment
+        if attachment is None:
+            return await self.bot.send_message(chat_id, reply.text, reply_markup=markup,
+                                               request_timeout=REQUEST_TIMEOUT)
+        upload = BufferedInputFile(attachment.data, filename=attachment.filename)
+        if attachment.kind == "photo":
+            return await self.bot.send_photo(chat_id, upload, caption=reply.text or None,
+                                             reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
+        return await self.bot.send_document(chat_id, upload, caption=reply.text or None,
+                                            reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
+
+
+async def answer(core: Core, sender: TelegramSender, chat_id: int, replies: list[Reply]) -> None:
+    """Send a handler's replies straight away (they answer the person, so no outbox), waiting
+    once on a rate limit, and remember which of them are about a task."""
+    for reply in replies:
+        result = await sender.send(str(chat_id), reply)
+        if result.outcome == SendOutcome.RATE_LIMITED:
+            await asyncio.sleep(min(result.retry_after or 1.0, 30.0))
+            result = await sender.send(str(chat_id), reply)
+        if result.outcome != SendOutcome.SENT:
+            log.warning("reply to chat %s not sent: %s %s", chat_id, result.outcome, result.error)
+            continue
+        if reply.task_id and result.message_ref:
+            await core.threads.remember(Channel.TELEGRAM, str(chat_id), result.message_ref,
+                                        reply.task_id)
+
+
+def _short(error: Exception) -> str:
+    return str(error)[:300]

@@ -1,0 +1,1 @@
+"""Conversations: commands, forms, buttons; one place for every channel."""

@@ -1,0 +1,214 @@
+"""People and their roles: finding who is talking, naming people in commands, adding them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import audit
+from core.dto import PersonView
+from core.enums import Channel, Role
+from core.errors import InputError, NotFound
+from core.parsing import MAX_NAME, check_text, normalize
+from storage.models import Person, PersonRole
+from storage.queries import roles_of
+
+if TYPE_CHECKING:
+    from core.app import Core
+
+ROLE_WORDS: dict[str, Role] = {
+    "管理员": Role.ADMIN, "admin": Role.ADMIN,
+    "局长": Role.DIRECTOR, "director": Role.DIRECTOR,
+    "包抓领导": Role.LEADER, "领导": Role.LEADER, "leader": Role.LEADER,
+    "责任人": Role.OFFICIAL, "official": Role.OFFICIAL,
+}
+
+
+def parse_role(word: str) -> Role:
+    role = ROLE_WORDS.get(normalize(word).lower())
+    if role is None:
+        raise InputError("role_unknown", value=word)
+    return role
+
+
+async def view_of(session: AsyncSession, person: Person) -> PersonView:
+    roles = (await roles_of(session, [person.id]))[person.id]
+    return PersonView.of(person, frozenset(Role(r) for r in roles))
+
+
+async def views_of(session: AsyncSession, people: Iterable[Person]) -> list[PersonView]:
+    people = list(people)
+    roles = await roles_of(session, [p.id for p in people])
+    return [PersonView.of(p, frozenset(Role(r) for r in roles[p.id])) for p in people]
+
+
+async def find_by_name(session: AsyncSession, name: str) -> list[Person]:
+    rows = await session.scalars(select(Person).where(Person.name == name, Person.active))
+    return list(rows)
+
+
+async def resolve(
+    session: AsyncSession, ref: str | int, field: str, role: Role | None = None
+) -> Person:
+    """A person named by registered name, `@username`, Telegram id or WeCom id; an int is our
+    own id (a person picked from a button)."""
+    matches = await _by_ref(session, ref, field)
+    if not matches:
+        raise InputError("person_unknown", field=field, value=str(ref))
+    if len(matches) > 1:
+        raise InputError("person_ambiguous", field=field, value=str(ref),
+                         choices="、".join(_handle(p) for p in matches))
+    person = matches[0]
+    if role is not None and role not in (await roles_of(session, [person.id]))[person.id]:
+        raise InputError("person_lacks_role", field=field, value=person.name, role=role.value)
+    return person
+
+
+async def _by_ref(session: AsyncSession, ref: str | int, field: str) -> list[Person]:
+    if isinstance(ref, int):
+        person = await session.get(Person, ref)
+        if person is None or not person.active:
+            raise InputError("person_unknown", field=field, value=str(ref))
+        return [person]
+    ref = normalize(ref)
+    if not ref:
+        raise InputError("text_empty", field=field)
+    return await _matches(session, ref)
+
+
+async def _matches(session: AsyncSession, ref: str) -> list[Person]:
+    active = select(Person).where(Person.active)
+    if ref.startswith("@"):
+        handle = ref[1:].lower()
+        return list(await session.scalars(active.where(func.lower(Person.username) == handle)))
+    conditions = [Person.name == ref, Person.wecom_id == ref]
+    if ref.isdigit() and len(ref) < 19:
+        conditions.append(Person.telegram_id == int(ref))
+    return list(await session.scalars(active.where(or_(*conditions))))
+
+
+def _handle(person: Person) -> str:
+    if person.username:
+        return f"{person.name}(@{person.username})"
+    return f"{person.name}({person.telegram_id or person.wecom_id or '#' + str(person.id)})"
+
+
+class People:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def by_channel(self, channel: Channel, external_id: str) -> PersonView | None:
+        async with self.core.db.read() as session:
+            person = await self._by_external(session, channel, external_id)
+            return await view_of(session, person) if person else None
+
+    @staticmethod
+    async def _by_external(session: AsyncSession, channel: Channel, external_id: str) -> Person | None:
+        if channel == Channel.TELEGRAM:
+            column = Person.telegram_id == int(external_id)
+        elif channel == Channel.WECOM:
+            column = Person.wecom_id == external_id
+        else:
+            column = Person.id == int(external_id)
+        return await session.scalar(select(Person).where(column, Person.active))
+
+    async def get(self, person_id: int) -> PersonView:
+        async with self.core.db.read() as session:
+            person = await session.get(Person, person_id)
+            if person is None:
+                raise NotFound("person_unknown", field="", value=str(person_id))
+            return await view_of(session, person)
+
+    async def find(self, ref: str | int, field: str, role: Role | None = None) -> PersonView:
+        async with self.core.db.read() as session:
+            return await view_of(session, await resolve(session, ref, field, role))
+
+    async def with_role(self, role: Role) -> list[PersonView]:
+        async with self.core.db.read() as session:
+            rows = await session.scalars(
+                select(Person).join(PersonRole).where(PersonRole.role == role.value, Person.active)
+                .order_by(Person.name)
+            )
+            return await views_of(session, rows)
+
+    async def remember_username(self, person_id: int, username: str | None) -> None:
+        async with self.core.db.write() as session:
+            person = await session.get(Person, person_id)
+            if person is not None and person.username != username:
+                person.username = username
+
+    async def mark_reachable(self, person_id: int, channel: Channel) -> None:
+        """They wrote to us on this channel, so it reaches them again (e.g. unblocked the bot)."""
+        column = {Channel.TELEGRAM: "telegram_unreachable_at",
+                  Channel.WECOM: "wecom_unreachable_at"}.get(channel)
+        async with self.core.db.write() as session:
+            person = await session.get(Person, person_id)
+            if person is not None and column:
+                setattr(person, column, None)
+
+    async def add(
+        self,
+        name: str,
+        roles: Iterable[Role],
+        *,
+        telegram_id: int | None = None,
+        wecom_id: str | None = None,
+        title: str | None = None,
+        channel: Channel = Channel.CLI,
+        actor_id: int | None = None,
+    ) -> PersonView:
+        """Create a person, or update the one with the same Telegram id / WeCom id (or the same
+        name, when that is unique and neither id says otherwise): never a duplicate."""
+        name = check_text(name, "name", MAX_NAME)
+        roles = set(roles)
+        if not roles:
+            raise InputError("role_missing")
+        async with self.core.db.write() as session:
+            person = await self._existing(session, name, telegram_id, wecom_id)
+            created = person is None
+            if person is None:
+                person = Person(name=name, language=self.core.settings.language)
+                session.add(person)
+            person.name = name
+            person.telegram_id = telegram_id if telegram_id is not None else person.telegram_id
+            person.wecom_id = wecom_id or person.wecom_id
+            person.title = title or person.title
+            await session.flush()
+            await set_roles(session, person.id, roles)
+            audit.record(session, actor_id=actor_id, channel=channel,
+                         action="person_add" if created else "person_update",
+                         subject=f"person:{person.id}", at=self.core.clock.now(),
+                         name=name, roles=sorted(r.value for r in roles))
+            return await view_of(session, person)
+
+    @staticmethod
+    async def _existing(
+        session: AsyncSession, name: str, telegram_id: int | None, wecom_id: str | None
+    ) -> Person | None:
+        for column, value in ((Person.telegram_id, telegram_id), (Person.wecom_id, wecom_id)):
+            if value is not None:
+                found = await session.scalar(select(Person).where(column == value))
+                if found is not None:
+                    return found
+        same_name = await find_by_name(session, name)
+        if len(same_name) == 1:
+            only = same_name[0]
+            clash = (telegram_id is not None and only.telegram_id not in (None, telegram_id)) or (
+                wecom_id is not None and only.wecom_id not in (None, wecom_id))
+            return None if clash else only
+        return None
+
+
+async def set_roles(session: AsyncSession, person_id: int, roles: set[Role]) -> None:
+    await session.execute(delete(PersonRole).where(PersonRole.person_id == person_id))
+    session.add_all(PersonRole(person_id=person_id, role=r.value) for r in sorted(roles))
+
+
+async def add_roles(session: AsyncSession, person_id: int, roles: set[Role]) -> None:
+    current = (await roles_of(session, [person_id]))[person_id]
+    session.add_all(
+        PersonRole(person_id=person_id, role=r.value) for r in sorted(roles) if r.value not in current
+    )

@@ -1,0 +1,389 @@
+"""包抓 tasks: assigning, seeing, reporting progress, blockers, edits. Every call checks the
+actor's permission itself, writes the task's history and the audit log in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.settings import format_offsets, parse_offsets
+from core import audit, notices
+from core.dto import PersonView, TaskDetail, TaskView, UpdateView
+from core.enums import CLOSED, Channel, Role, Status, UpdateKind
+from core.errors import InputError, NotAllowed, NotFound
+from core.parsing import MAX_NOTE, MAX_TITLE, check_text, parse_amount, parse_due
+from core.people import resolve
+from core.permissions import Permission, require, require_update, require_view
+from storage.models import Guideline, Task, TaskUpdate
+from storage.queries import names_of
+
+if TYPE_CHECKING:
+    from core.app import Core
+
+
+@dataclass(frozen=True)
+class AssignRequest:
+    """What an admin typed or picked; everything still as text, checked by `Tasks.assign`."""
+
+    official: str | int  # an int is a person picked from a button
+    due: str
+    title: str
+    leader: str | int | None = None
+    funding: str | None = None
+    enterprise: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A task after a change, and which parts changed (for the one-line acknowledgement)."""
+
+    task: TaskView
+    changes: tuple[str, ...] = field(default=())
+    warning: str | None = None
+
+
+EDITABLE = ("official", "leader", "due", "title", "enterprise", "funding", "offsets")
+
+
+class Tasks:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # ---- reading -------------------------------------------------------------------------
+
+    async def visible(self, actor: PersonView, include_closed: bool = False) -> list[TaskView]:
+        """The actor's tasks: officials their own, leaders also their portfolio, directors and
+        admins everything. Open first, soonest due first."""
+        query = select(Task)
+        if not actor.sees_everything:
+            query = query.where(or_(Task.official_id == actor.id, Task.leader_id == actor.id))
+        if not include_closed:
+            query = query.where(Task.status.not_in([s.value for s in CLOSED]))
+        async with self.core.db.read() as session:
+            return await self._views(session, query.order_by(Task.due_at, Task.id))
+
+    async def portfolio(self, leader_id: int | None) -> list[TaskView]:
+        """All tasks of one leader's portfolio, or of the whole bureau when `leader_id` is None."""
+        query = select(Task)
+        if leader_id is not None:
+            query = query.where(Task.leader_id == leader_id)
+        async with self.core.db.read() as session:
+            return await self._views(session, query.order_by(Task.due_at, Task.id))
+
+    async def updatable(self, actor: PersonView) -> list[TaskView]:
+        """Open tasks the actor is the responsible official of."""
+        query = select(Task).where(
+            Task.official_id == actor.id, Task.status.not_in([s.value for s in CLOSED])
+        )
+        async with self.core.db.read() as session:
+            return await self._views(session, query.order_by(Task.due_at))
+
+    async def views_by_id(self, task_ids: set[int]) -> dict[int, TaskView]:
+        """Unchecked: for rendering messages already addressed to the right person."""
+        if not task_ids:
+            return {}
+        async with self.core.db.read() as session:
+            views = await self._views(session, select(Task).where(Task.id.in_(task_ids)))
+        return {v.id: v for v in views}
+
+    async def get(self, actor: PersonView, task_id: int) -> TaskView:
+        async with self.core.db.read() as session:
+            view = await self._load_view(session, task_id)
+        require_view(actor, view)
+        return view
+
+    async def get_updatable(self, actor: PersonView, task_id: int) -> TaskView:
+        view = await self.get(actor, task_id)
+        require_update(actor, view)
+        return view
+
+    async def detail(self, actor: PersonView, task_id: int, history: int = 10) -> TaskDetail:
+        async with self.core.db.read() as session:
+            view = await self._load_view(session, task_id)
+            require_view(actor, view)
+            rows = list(await session.scalars(
+                select(TaskUpdate).where(TaskUpdate.task_id == task_id)
+                .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc()).limit(history)
+            ))
+            names = await names_of(session, {u.author_id for u in rows if u.author_id})
+        updates = tuple(UpdateView.of(u, names.get(u.author_id or 0)) for u in rows)
+        return TaskDetail(task=view, history=updates)
+
+    # ---- changing ------------------------------------------------------------------------
+
+    async def assign(self, actor: PersonView, request: AssignRequest, channel: Channel) -> Outcome:
+        require(actor, Permission.ASSIGN)
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            official = await resolve(session, request.official, "official", Role.OFFICIAL)
+            due = self.parse_due(request.due)
+            title = check_text(request.title, "title", MAX_TITLE)
+            leader = (
+                await resolve(session, request.leader, "leader", Role.LEADER)
+                if request.leader is not None else None
+            )
+            funding = parse_amount(request.funding, "funding") if request.funding else None
+            enterprise = (
+                check_text(request.enterprise, "enterprise", MAX_TITLE)
+                if request.enterprise else None
+            )
+            task = Task(
+                title=title, enterprise=enterprise, official_id=official.id,
+                leader_id=leader.id if leader else None, funding_sought=funding, due_at=due,
+                status=Status.NOT_STARTED.value, progress=0, created_by=actor.id,
+                created_at=now, updated_at=now, last_update_at=now,
+            )
+            session.add(task)
+            await session.flush()
+            self._history(session, task, actor, channel, UpdateKind.ASSIGNED, now)
+            audit.record(session, actor_id=actor.id, channel=channel, action="task_assign",
+                         subject=f"task:{task.id}", at=now, title=title, official=official.id,
+                         leader=task.leader_id, due=due.isoformat())
+            await notices.task_assigned(self.core, session, task, now)
+            view = await self._view(session, task)
+        self.core.outbox_signal.wake()
+        return Outcome(view, warning="due_past" if due <= now else None)
+
+    async def acknowledge(self, actor: PersonView, task_id: int, channel: Channel) -> Outcome:
+        async with self.core.db.write() as session:
+            task, view = await self._for_update(session, actor, task_id)
+            if task.acknowledged_at is not None:
+                return Outcome(view, ("already_acknowledged",))
+            now = self.core.clock.now()
+            task.acknowledged_at = now
+            if task.status == Status.NOT_STARTED:
+                task.status = Status.PREPARING.value
+            self._touch(session, task, actor, channel, UpdateKind.ACKNOWLEDGED, now)
+            return Outcome(await self._view(session, task), ("acknowledged",))
+
+    async def report(
+        self,
+        actor: PersonView,
+        task_id: int,
+        channel: Channel,
+        *,
+        progress: int | None = None,
+        status: Status | None = None,
+        note: str | None = None,
+        granted: Decimal | None = None,
+    ) -> Outcome:
+        """Progress, status and/or a note. A note alone may come from anyone who sees the task
+        (a leader's comment); progress and status only from the official or an admin."""
+        if note is not None:
+            note = check_text(note, "note", MAX_NOTE)
+        if progress is None and status is None and note is None:
+            raise InputError("report_empty")
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            if progress is None and status is None:
+                task, view = await self._loaded(session, actor, task_id)
+                self._history(session, task, actor, channel, UpdateKind.NOTE, now, note=note)
+                if view.official.id == actor.id or actor.has(Role.ADMIN):
+                    task.last_update_at = now
+                changes: tuple[str, ...] = ("note",)
+            else:
+                task, _ = await self._for_update(session, actor, task_id)
+                changes = self._apply(session, task, actor, channel, now,
+                                      progress, status, note, granted)
+            self._audit(session, actor, channel, task, "task_report", now, changes=changes)
+            view = await self._view(session, task)
+        self.core.outbox_signal.wake()
+        return Outcome(view, changes)
+
+    async def step_progress(
+        self, actor: PersonView, task_id: int, delta: int, channel: Channel
+    ) -> Outcome:
+        """The 进度 +/- buttons: read and write in one transaction, so two taps add up."""
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            task, _ = await self._for_update(session, actor, task_id)
+            progress = max(0, min(100, task.progress + delta))
+            changes = self._apply(session, task, actor, channel, now, progress, None, None, None)
+            self._audit(session, actor, channel, task, "task_report", now, changes=changes)
+            return Outcome(await self._view(session, task), changes)
+
+    async def block(self, actor: PersonView, task_id: int, reason: str, channel: Channel) -> Outcome:
+        reason = check_text(reason, "reason", 500)
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            task, _ = await self._for_update(session, actor, task_id)
+            task.blocked, task.blocked_reason = True, reason
+            self._touch(session, task, actor, channel, UpdateKind.BLOCKED, now, note=reason)
+            self._audit(session, actor, channel, task, "task_block", now, reason=reason)
+            await notices.task_blocked(self.core, session, task, now)
+            view = await self._view(session, task)
+        self.core.outbox_signal.wake()
+        return Outcome(view, ("blocked",))
+
+    async def unblock(self, actor: PersonView, task_id: int, channel: Channel) -> Outcome:
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            task, view = await self._for_update(session, actor, task_id)
+            if not task.blocked:
+                return Outcome(view, ("not_blocked",))
+            task.blocked, task.blocked_reason = False, None
+            self._touch(session, task, actor, channel, UpdateKind.UNBLOCKED, now)
+            self._audit(session, actor, channel, task, "task_unblock", now)
+            return Outcome(await self._view(session, task), ("unblocked",))
+
+    async def edit(
+        self, actor: PersonView, task_id: int, field_name: str, value: str, channel: Channel
+    ) -> Outcome:
+        """Admin edits: reassign, change leader, due date, title, enterprise, funding, offsets."""
+        require(actor, Permission.EDIT_TASK)
+        if field_name not in EDITABLE:
+            raise InputError("edit_field_unknown", value=field_name)
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            task = await self._load(session, task_id)
+            before = await self._view(session, task)
+            await self._set_field(session, task, field_name, value)
+            task.updated_at = now
+            self._history(session, task, actor, channel, UpdateKind.EDITED, now,
+                          note=f"{field_name}={value}")
+            self._audit(session, actor, channel, task, "task_edit", now, field=field_name,
+                        value=value)
+            await notices.task_edited(self.core, session, task, before, now)
+            view = await self._view(session, task)
+        self.core.outbox_signal.wake()
+        warning = "due_past" if field_name == "due" and view.due_at <= now else None
+        return Outcome(view, (f"edit_{field_name}",), warning)
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def parse_due(self, text: str) -> datetime:
+        settings = self.core.settings
+        today = self.core.clock.now().astimezone(settings.tz).date()
+        return parse_due(text, today, settings.tz, settings.due_time).at
+
+    async def _set_field(self, session: AsyncSession, task: Task, name: str, value: str) -> None:
+        if name == "official":
+            task.official_id = (await resolve(session, value, "official", Role.OFFICIAL)).id
+            task.acknowledged_at = None
+        elif name == "leader":
+            clear = value.strip() in ("", "无", "-", "none")
+            task.leader_id = None if clear else (
+                await resolve(session, value, "leader", Role.LEADER)).id
+        elif name == "due":
+            task.due_at, task.due_follows_guideline = self.parse_due(value), False
+        elif name in ("title", "enterprise"):
+            setattr(task, name, check_text(value, name, MAX_TITLE))
+        elif name == "funding":
+            task.funding_sought = parse_amount(value, "funding")
+        else:
+            try:
+                task.reminder_offsets = format_offsets(parse_offsets(value))
+            except ValueError:
+                raise InputError("offsets_invalid", value=value) from None
+
+    def _apply(
+        self,
+        session: AsyncSession,
+        task: Task,
+        actor: PersonView,
+        channel: Channel,
+        now: datetime,
+        progress: int | None,
+        status: Status | None,
+        note: str | None,
+        granted: Decimal | None,
+    ) -> tuple[str, ...]:
+        if Status(task.status).closed and not actor.has(Role.ADMIN):
+            raise NotAllowed("task_closed", task_id=task.id, status=task.status)
+        changes: list[str] = []
+        if progress is not None:
+            task.progress = progress
+            changes.append("progress")
+            if task.status == Status.NOT_STARTED and progress > 0:
+                task.status = Status.PREPARING.value
+        if status is not None:
+            task.status = status.value
+            changes.append("status")
+            if status == Status.APPROVED:
+                task.progress = 100
+                task.funding_granted = granted if granted is not None else task.funding_granted
+            task.closed_at = now if status.closed else None
+        kind = UpdateKind.STATUS if status is not None else UpdateKind.PROGRESS
+        self._touch(session, task, actor, channel, kind, now, note=note,
+                    progress=progress, status=status)
+        if note:
+            changes.append("note")
+        return tuple(changes)
+
+    def _touch(
+        self, session: AsyncSession, task: Task, actor: PersonView, channel: Channel,
+        kind: UpdateKind, now: datetime, *, note: str | None = None,
+        progress: int | None = None, status: Status | None = None,
+    ) -> None:
+        task.last_update_at = task.updated_at = now
+        self._history(session, task, actor, channel, kind, now, note=note,
+                      progress=progress, status=status)
+
+    @staticmethod
+    def _history(
+        session: AsyncSession, task: Task, actor: PersonView, channel: Channel, kind: UpdateKind,
+        now: datetime, *, note: str | None = None, progress: int | None = None,
+        status: Status | None = None,
+    ) -> None:
+        session.add(TaskUpdate(
+            task_id=task.id, author_id=actor.id, channel=channel, kind=kind, progress=progress,
+            status=status.value if status else None, note=note, created_at=now,
+        ))
+
+    @staticmethod
+    def _audit(
+        session: AsyncSession, actor: PersonView, channel: Channel, task: Task, action: str,
+        now: datetime, **detail: object,
+    ) -> None:
+        audit.record(session, actor_id=actor.id, channel=channel, action=action,
+                     subject=f"task:{task.id}", at=now, **detail)
+
+    @staticmethod
+    async def _load(session: AsyncSession, task_id: int) -> Task:
+        task = await session.get(Task, task_id)
+        if task is None:
+            raise NotFound("task_not_found", task_id=task_id)
+        return task
+
+    async def _load_view(self, session: AsyncSession, task_id: int) -> TaskView:
+        return await self._view(session, await self._load(session, task_id))
+
+    async def _loaded(
+        self, session: AsyncSession, actor: PersonView, task_id: int
+    ) -> tuple[Task, TaskView]:
+        task = await self._load(session, task_id)
+        view = await self._view(session, task)
+        require_view(actor, view)
+        return task, view
+
+    async def _for_update(
+        self, session: AsyncSession, actor: PersonView, task_id: int
+    ) -> tuple[Task, TaskView]:
+        task, view = await self._loaded(session, actor, task_id)
+        require_update(actor, view)
+        return task, view
+
+    async def _view(self, session: AsyncSession, task: Task) -> TaskView:
+        return (await self._views_of(session, [task]))[0]
+
+    async def _views(self, session: AsyncSession, query: Select[Task]) -> list[TaskView]:
+        return await self._views_of(session, list(await session.scalars(query)))
+
+    @staticmethod
+    async def _views_of(session: AsyncSession, tasks: list[Task]) -> list[TaskView]:
+        ids = {t.official_id for t in tasks} | {t.leader_id for t in tasks if t.leader_id}
+        names = await names_of(session, ids)
+        guideline_ids = {t.guideline_id for t in tasks if t.guideline_id}
+        guidelines: dict[int, str] = {}
+        if guideline_ids:
+            rows = await session.execute(
+                select(Guideline.id, Guideline.name).where(Guideline.id.in_(guideline_ids))
+            )
+            guidelines = {gid: name for gid, name in rows}
+        return [TaskView.of(t, names, guidelines.get(t.guideline_id or 0)) for t in tasks]
+

@@ -1,0 +1,33 @@
+"""Which bot message is about which task, so that a reply to it is filed as a note on that task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from storage.models import SentMessage
+from storage.queries import insert_ignore
+
+if TYPE_CHECKING:
+    from core.app import Core
+
+
+class Threads:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def remember(self, channel: str, chat_ref: str, message_ref: str, task_id: int) -> None:
+        row = {"channel": channel, "chat_ref": chat_ref, "message_ref": message_ref,
+               "task_id": task_id, "created_at": self.core.clock.now()}
+        async with self.core.db.write() as session:
+            await insert_ignore(session, SentMessage, [row], ["channel", "chat_ref", "message_ref"])
+
+    async def task_of(self, channel: str, chat_ref: str, message_ref: str) -> int | None:
+        async with self.core.db.read() as session:
+            return await session.scalar(
+                select(SentMessage.task_id).where(
+                    SentMessage.channel == channel, SentMessage.chat_ref == chat_ref,
+                    SentMessage.message_ref == message_ref,
+                )
+            )

@@ -1,0 +1,138 @@
+"""The `duban` command line: run the service, migrate, add people, invite."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiogram.exceptions import TelegramAPIError
+
+from bot.telegram.factory import create_bot
+from config.logging import setup_logging
+from config.settings import Settings, SettingsError, load_settings
+from core.chat.context import describe
+from core.enums import Channel
+from core.errors import DubanError
+from core.people import parse_role
+from core.texts import plain
+from core.views import roles_text
+from duban.runtime import StartupError, learn_username, open_core, serve
+from storage import migrate
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duban", description="督办 Duban")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="the bot, the scheduler and the sender in one process")
+
+    db = commands.add_parser("db", help="database migrations").add_subparsers(
+        dest="db_command", required=True)
+    db.add_parser("upgrade", help="create or migrate the database to the newest version")
+    downgrade = db.add_parser("downgrade", help="migrate back (default: to empty)")
+    downgrade.add_argument("revision", nargs="?", default="base")
+
+    user = commands.add_parser("user", help="people").add_subparsers(
+        dest="user_command", required=True)
+    add = user.add_parser("add", help="add a person or update their roles")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", action="append", required=True,
+                     help="admin, director, leader or official (repeat for several)")
+    add.add_argument("--telegram-id", type=int)
+    add.add_argument("--wecom-id")
+    add.add_argument("--title")
+
+    invite = commands.add_parser("invite", help="print a single-use invite link")
+    invite.add_argument("--role", action="append", required=True)
+    invite.add_argument("--name", required=True)
+    return parser
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    await serve(settings)
+    return 0
+
+
+async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "upgrade":
+        await migrate.upgrade_async(settings.database_url)
+        print("数据库已是最新版本。")
+    else:
+        await migrate.downgrade_async(settings.database_url, args.revision)
+        print(f"数据库已回退到 {args.revision}。")
+    return 0
+
+
+async def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        roles = {parse_role(r) for r in args.role}
+        person = await core.people.add(args.name, roles, telegram_id=args.telegram_id,
+                                       wecom_id=args.wecom_id, title=args.title)
+    finally:
+        await core.db.dispose()
+    print(f"已保存 {person.name}（{plain(roles_text('zh', person.roles))}），编号 {person.id}。")
+    return 0
+
+
+async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        roles = {parse_role(r) for r in args.role}
+        new = await core.invites.create(roles, args.name, actor=None, channel=Channel.CLI)
+    finally:
+        await core.db.dispose()
+    username = await _bot_username(settings)
+    if username:
+        print(f"https://t.me/{username}?start={new.code}")
+    else:
+        print(f"机器人用户名未知（未设置 DUBAN_BOT_TOKEN 或无法连接）。请让 {new.name} "
+              f"在机器人对话中发送：/start {new.code}")
+    print(f"{settings.invite_ttl_days} 天内有效，仅可使用一次。")
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if settings.bot_token is None:
+        return None
+    bot = create_bot(settings)
+    try:
+        return await learn_username(bot)
+    except (TelegramAPIError, OSError, TimeoutError, StartupError):
+        return None
+    finally:
+        await bot.session.close()
+
+
+def _command(args: argparse.Namespace) -> Command:
+    if args.command == "user":
+        return cmd_user_add
+    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite}[args.command]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        return asyncio.run(_command(args)(settings, args))
+    except (StartupError, SettingsError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    except DubanError as error:
+        print(plain(describe(settings.language, error)), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

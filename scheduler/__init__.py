@@ -1,0 +1,1 @@
+"""Planning what to send when, the outbox sender, and the periodic jobs. Imports core."""
