@@ -1,0 +1,105 @@
+"""Shared fixtures: a migrated SQLite file per test, settings, a frozen clock, the core."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.settings import Settings
+from core.app import Core
+from core.clock import FrozenClock
+from core.dto import PersonView
+from core.enums import Role
+from storage import migrate
+from storage.db import Database
+
+TZ = ZoneInfo("Asia/Shanghai")
+# A Tuesday morning, working day, outside quiet hours.
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
+TOKEN = "123456789:TEST-token-for-duban-tests-only"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per test session; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(sqlite_url(path))
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, migrated_template: Path) -> Path:
+    path = tmp_path / "duban.db"
+    shutil.copy(migrated_template, path)
+    return path
+
+
+def make_settings(db_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": sqlite_url(db_path),
+        "bot_token": TOKEN,
+        "timezone": "Asia/Shanghai",
+        "quiet_hours": "",
+        "dispatch_interval_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(db_path: Path) -> Settings:
+    return make_settings(db_path)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+async def core(settings: Settings, clock: FrozenClock) -> AsyncIterator[Core]:
+    db = Database(settings.database_url)
+    yield Core(settings, db, clock)
+    await db.dispose()
+
+
+class Staff:
+    """The bureau's people for a test: one of each role, plus a second official and leader."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.admin: PersonView
+        self.director: PersonView
+        self.leader: PersonView
+        self.leader2: PersonView
+        self.official: PersonView
+        self.official2: PersonView
+
+    async def create(self) -> Staff:
+        add = self.core.people.add
+        self.admin = await add("王主任", {Role.ADMIN}, telegram_id=1001)
+        self.director = await add("赵局长", {Role.DIRECTOR}, telegram_id=1002)
+        self.leader = await add("张副局长", {Role.LEADER}, telegram_id=1003)
+        self.leader2 = await add("钱副局长", {Role.LEADER}, telegram_id=1004)
+        self.official = await add("李明", {Role.OFFICIAL}, telegram_id=1005)
+        self.official2 = await add("孙丽", {Role.OFFICIAL}, telegram_id=1006)
+        return self
+
+    def everyone(self) -> list[PersonView]:
+        return [self.admin, self.director, self.leader, self.leader2, self.official,
+                self.official2]
+
+
+@pytest.fixture
+async def staff(core: Core) -> Staff:
+    return await Staff(core).create()

@@ -1,0 +1,86 @@
+"""Settings: defaults, parsing, one clear line per bad value, secrets kept out of messages."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from config.logging import SecretFilter
+from config.settings import Settings, SettingsError, format_offsets, load_settings, parse_offsets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("DUBAN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.reminder_offsets == tuple(timedelta(days=d) for d in (14, 7, 3, 1, 0))
+    assert settings.quiet_hours == (time(21), time(8))
+    assert settings.bot_token is None
+    assert str(settings.tz) == "Asia/Shanghai"
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = set(re.findall(r"^(DUBAN_\w+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert documented == {f"DUBAN_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_env_example_loads_as_it_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    settings = load_settings()
+    assert settings.bot_token is None and settings.wecom_agent_id is None
+
+
+def test_offsets_round_trip() -> None:
+    offsets = parse_offsets("7d, 14d,1h，30m,0d")
+    assert format_offsets(offsets) == "14d,7d,1h,30m,0d"
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("DUBAN_QUIET_HOURS", "21-8", "HH:MM"),
+    ("DUBAN_REMINDER_OFFSETS", "2w", "14d,7d"),
+    ("DUBAN_TIMEZONE", "Mars/Olympus", "时区"),
+    ("DUBAN_SEND_RATE", "fast", "数字"),
+    ("DUBAN_SUMMARY_CRON", "every monday", "cron"),
+    ("DUBAN_WECOM_AES_KEY", "short", "43"),
+    ("DUBAN_TELEGRAM_API_URL", "api.telegram.org", "http"),
+    ("DUBAN_HTTP_PORT", "99999", "太大"),
+])
+def test_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message and name in message and fragment in message
+
+
+def test_empty_quiet_hours_turn_them_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUBAN_QUIET_HOURS", "")
+    assert load_settings().quiet_hours is None
+
+
+def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUBAN_WECOM_AES_KEY", "secret-value-that-is-wrong")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "secret-value" not in str(caught.value)
+
+
+def test_log_filter_blots_out_secrets() -> None:
+    secrets = SecretFilter()
+    secrets.add("s3cr3t-code")
+    assert secrets.redact("invite s3cr3t-code used") == "invite *** used"
+    assert "TOKEN" not in secrets.redact("GET /bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/x")
+    assert secrets.redact("/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe") == "/bot***/getMe"
