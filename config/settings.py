@@ -1,4 +1,4 @@
-"""Duban's settings: every `DUBAN_*` environment variable (or `.env` line), parsed and checked once."""
+"""Duban's settings: every `DUBAN_*` environment variable (or `.env` line), parsed and checked."""
 
 from __future__ import annotations
 

@@ -96,7 +96,9 @@ async def ids_with_role(session: AsyncSession, role: Role) -> list[int]:
 
 # ---- rendering -------------------------------------------------------------------------------
 
-Renderer = Callable[["Core", Look, PersonView, OutboxItem, TaskView | None], Awaitable[Reply | None]]
+Renderer = Callable[
+    ["Core", Look, PersonView, OutboxItem, TaskView | None], Awaitable[Reply | None]
+]
 
 
 async def _assigned(
@@ -155,7 +157,15 @@ async def _unreachable(
                    channel=channel))
 
 
+async def _missed(
+    core: Core, look: Look, person: PersonView, item: OutboxItem, task: TaskView | None
+) -> Reply | None:
+    return Reply(t(look.lang, "notice.missed", count=int(item.payload.get("count", 0)),
+                   hours=core.settings.catch_up_grace_hours))
+
+
 RENDERERS: dict[str, Renderer] = {
+    "missed": _missed,
     "unreachable": _unreachable,
     "assigned": _assigned,
     "leader_assigned": _leader_assigned,

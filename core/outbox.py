@@ -4,6 +4,7 @@ dispatcher claims and sends it. `dedupe_key` makes enqueueing the same message t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -47,10 +48,8 @@ class OutboxSignal:
     def wake(self) -> None:
         self._get().set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, seconds: float) -> None:
         event = self._get()
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
         event.clear()

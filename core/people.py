@@ -106,7 +106,9 @@ class People:
             return await view_of(session, person) if person else None
 
     @staticmethod
-    async def _by_external(session: AsyncSession, channel: Channel, external_id: str) -> Person | None:
+    async def _by_external(
+        session: AsyncSession, channel: Channel, external_id: str
+    ) -> Person | None:
         if channel == Channel.TELEGRAM:
             column = Person.telegram_id == int(external_id)
         elif channel == Channel.WECOM:
@@ -210,5 +212,6 @@ async def set_roles(session: AsyncSession, person_id: int, roles: set[Role]) -> 
 async def add_roles(session: AsyncSession, person_id: int, roles: set[Role]) -> None:
     current = (await roles_of(session, [person_id]))[person_id]
     session.add_all(
-        PersonRole(person_id=person_id, role=r.value) for r in sorted(roles) if r.value not in current
+        PersonRole(person_id=person_id, role=r.value)
+        for r in sorted(roles) if r.value not in current
     )

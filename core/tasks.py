@@ -207,7 +207,9 @@ class Tasks:
             self._audit(session, actor, channel, task, "task_report", now, changes=changes)
             return Outcome(await self._view(session, task), changes)
 
-    async def block(self, actor: PersonView, task_id: int, reason: str, channel: Channel) -> Outcome:
+    async def block(
+        self, actor: PersonView, task_id: int, reason: str, channel: Channel
+    ) -> Outcome:
         reason = check_text(reason, "reason", 500)
         now = self.core.clock.now()
         async with self.core.db.write() as session:
@@ -384,6 +386,6 @@ class Tasks:
             rows = await session.execute(
                 select(Guideline.id, Guideline.name).where(Guideline.id.in_(guideline_ids))
             )
-            guidelines = {gid: name for gid, name in rows}
+            guidelines = dict(rows.all())
         return [TaskView.of(t, names, guidelines.get(t.guideline_id or 0)) for t in tasks]
 

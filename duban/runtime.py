@@ -1,5 +1,5 @@
-"""The running service: database check, core, Telegram polling, the outbox sender, the scheduler,
-and a clean stop on SIGTERM/SIGINT."""
+"""The running service: database check, core, Telegram polling and the outbox sender, started
+and stopped as one `Service` — by `duban run` (until SIGTERM/SIGINT) and by the tests."""
 
 from __future__ import annotations
 
@@ -11,19 +11,26 @@ import secrets
 import signal
 import socket
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramUnauthorizedError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.telegram.factory import create_bot, create_dispatcher
 from bot.telegram.menu import register_menu
 from bot.telegram.sender import TelegramSender
 from config.settings import Settings
 from core.app import Core
+from core.clock import Clock
 from scheduler.dispatch import OutboxDispatcher
+from scheduler.jobs import build_scheduler
 from storage.db import Database
 from storage.migrate import schema_is_current
 
 log = logging.getLogger("duban")
+
+NO_TOKEN = ("未设置 DUBAN_BOT_TOKEN：请向 @BotFather 申请机器人令牌，写入 .env"
+            "（DUBAN_BOT_TOKEN=...）后重试；不用账号试用请运行 duban console")
+NOT_MIGRATED = "数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）"
 
 
 class StartupError(Exception):
@@ -34,12 +41,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-async def open_core(settings: Settings) -> Core:
+async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
     db = Database(settings.database_url)
     if not await schema_is_current(db):
         await db.dispose()
-        raise StartupError("数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）")
-    return Core(settings, db)
+        raise StartupError(NOT_MIGRATED)
+    return Core(settings, db, clock)
 
 
 async def learn_username(bot: Bot) -> str | None:
@@ -50,42 +57,63 @@ async def learn_username(bot: Bot) -> str | None:
     return me.username
 
 
+class Service:
+    """Everything `duban run` runs, as tasks in this event loop."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        if settings.bot_token is None:
+            raise StartupError(NO_TOKEN)
+        self.settings = settings
+        self.clock = clock
+        self.core: Core
+        self.bot: Bot
+        self.dispatcher: Dispatcher
+        self.outbox: OutboxDispatcher
+        self.scheduler: AsyncIOScheduler
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.core = await open_core(self.settings, self.clock)
+        self.bot = create_bot(self.settings)
+        self.core.bot_username = await learn_username(self.bot)
+        await register_menu(self.bot, self.settings.language)
+        self.dispatcher = create_dispatcher(self.core, self.bot)
+        self.outbox = OutboxDispatcher(self.core, [TelegramSender(self.bot)], worker=worker_id())
+        self.scheduler = build_scheduler(self.core)
+        self.scheduler.start()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False)),
+            asyncio.create_task(self.outbox.run()),
+        ]
+        log.info("Duban is running as @%s", self.core.bot_username)
+
+    async def failed(self) -> None:
+        """Returns when one of the service's tasks ends on its own (which is a failure)."""
+        await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # polling may have ended on its own
+            await self.dispatcher.stop_polling()
+        self.scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bot.session.close()
+        await self.core.db.dispose()
+
+
 async def serve(settings: Settings) -> None:
-    if settings.bot_token is None:
-        raise StartupError(
-            "未设置 DUBAN_BOT_TOKEN：请向 @BotFather 申请机器人令牌，写入 .env（DUBAN_BOT_TOKEN=...）"
-            "后重试；不用账号试用请运行 duban console"
-        )
-    core = await open_core(settings)
-    bot = create_bot(settings)
-    try:
-        core.bot_username = await learn_username(bot)
-        await register_menu(bot, settings.language)
-        await _run_until_stopped(core, bot)
-    finally:
-        await bot.session.close()
-        await core.db.dispose()
-
-
-async def _run_until_stopped(core: Core, bot: Bot) -> None:
-    dispatcher = create_dispatcher(core, bot)
-    outbox = OutboxDispatcher(core, [TelegramSender(bot)], worker=worker_id())
+    service = Service(settings)
+    await service.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False,
-                                                           close_bot_session=False))
-    sending = asyncio.create_task(outbox.run())
-    log.info("Duban is running as @%s", core.bot_username)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({polling, sending, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(service.failed())
+    await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    failing.cancel()
     log.info("stopping")
-    with contextlib.suppress(RuntimeError):  # polling may have ended on its own
-        await dispatcher.stop_polling()
-    for task in (sending, stopped, polling):
-        task.cancel()
-    await asyncio.gather(polling, sending, stopped, return_exceptions=True)
-    for failed in (polling, sending):
-        if not failed.cancelled() and failed.exception():
-            raise failed.exception()  # type: ignore[misc]
+    await service.stop()

@@ -88,8 +88,11 @@ class OutboxDispatcher:
 
     async def _claim(self) -> list[OutboxItem]:
         now = self.core.clock.now()
+        # Older than the catch-up grace: left for the `mark_missed` job, never sent this late.
+        oldest = now - timedelta(hours=self.core.settings.catch_up_grace_hours)
         due = or_(
-            and_(OutboxItem.status == "pending", OutboxItem.send_at <= now),
+            and_(OutboxItem.status == "pending", OutboxItem.send_at <= now,
+                 OutboxItem.send_at >= oldest),
             and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
         )
         async with self.core.db.write() as session:
@@ -209,7 +212,8 @@ class OutboxDispatcher:
     ) -> None:
         """Mark the person unreachable on this channel and tell the admins; the rows go out on
         another channel of theirs if there is one, else they fail."""
-        person_id = await session.scalar(select(OutboxItem.person_id).where(OutboxItem.id == ids[0]))
+        person_id = await session.scalar(
+            select(OutboxItem.person_id).where(OutboxItem.id == ids[0]))
         person = await session.get(Person, person_id)
         assert person is not None
         channel = route.sender.channel

@@ -37,7 +37,8 @@ class Pacer:
         return max(0.0, ready - now)
 
     async def acquire(self, chat: str, limits: ChatLimits, group: bool) -> None:
-        while (wait := self.delay(chat, limits, group)) > 0:
+        # A pause for a 429 may be set while we sleep, hence the loop.
+        while (wait := self.delay(chat, limits, group)) > 0:  # noqa: ASYNC110 - computed wait
             await asyncio.sleep(wait)
         self._record(chat, limits, group)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -64,7 +64,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Decimal: Numeric(14, 2)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(), dict[str, Any]: JSON(), Decimal: Numeric(14, 2)
+    }
 
 
 class Person(Base):
@@ -214,7 +216,9 @@ class OutboxItem(Base):
     task_id: Mapped[int | None] = mapped_column(
         ForeignKey("tasks.id", ondelete="CASCADE"), index=True
     )
-    guideline_id: Mapped[int | None] = mapped_column(ForeignKey("guidelines.id", ondelete="CASCADE"))
+    guideline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guidelines.id", ondelete="CASCADE")
+    )
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     due_at: Mapped[datetime]
     send_at: Mapped[datetime]
@@ -293,3 +297,14 @@ class InboundSeen(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     message_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ChatState(Base):
+    """A conversation's half-filled form (aiogram FSM state and data), so forms survive restarts."""
+
+    __tablename__ = "chat_states"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -39,4 +39,4 @@ async def names_of(session: AsyncSession, person_ids: set[int]) -> dict[int, str
     if not person_ids:
         return {}
     rows = await session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids)))
-    return {person_id: name for person_id, name in rows}
+    return dict(rows.all())

@@ -53,7 +53,7 @@ def make_settings(db_path: Path, **overrides: Any) -> Settings:
         "dispatch_interval_seconds": 0.2,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

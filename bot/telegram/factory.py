@@ -11,9 +11,10 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent
 
+from bot.state import SqlStorage
 from bot.telegram.handlers import get_routers
 from bot.telegram.sender import TelegramSender, answer
 from config.settings import Settings
@@ -44,7 +45,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     sender = TelegramSender(bot)
     dispatcher = Dispatcher(
-        storage=storage or MemoryStorage(),
+        storage=storage or SqlStorage(core.db),
         # One chat's updates in order, so two quick taps never race on a form.
         events_isolation=isolation or SimpleEventIsolation(),
         core=core,

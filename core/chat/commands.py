@@ -147,7 +147,7 @@ async def summary(ctx: Ctx, args: str) -> list[Reply]:
 
 
 async def edit(ctx: Ctx, args: str) -> list[Reply]:
-    number, field_word, value = (args.strip().split(maxsplit=2) + ["", "", ""])[:3]
+    number, field_word, value = [*args.strip().split(maxsplit=2), "", "", ""][:3]
     task_id = parse_task_ref(number)
     if task_id is None or not field_word:
         raise InputError("edit_usage")

@@ -16,7 +16,7 @@ from core.enums import Status
 from core.errors import DubanError, InputError
 from core.parsing import normalize
 from core.replies import Action, Reply
-from core.texts import language_of, t
+from core.texts import Html, language_of, t
 from core.views import progress_picker, roles_text
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 def split_command(text: str) -> tuple[str | None, str]:
-    """`/report@duban_bot 12 60` → ("report", "12 60"); `任务` → ("tasks", ""); else (None, text)."""
+    """`/report@duban_bot 12 60` → ("report", "12 60"); `任务` → ("tasks", "");
+    otherwise (None, text)."""
     stripped = text.strip()
     head, _, rest = stripped.partition(" ") if " " in stripped else (stripped, "", "")
     head, rest = head.strip(), rest.strip()
@@ -126,8 +127,10 @@ class Conversation:
         try:
             return await forms.answer(ctx, form, text)
         except DubanError as error:
-            # Stay on the step: say what was wrong and ask again.
-            return [Reply(describe(ctx.lang, error)), await forms.prompt(ctx, form)]
+            # Stay on the step: say what was wrong and ask again, in one message.
+            again = await forms.prompt(ctx, form)
+            text = Html(f"{describe(ctx.lang, error)}\n\n{again.text}")
+            return [Reply(text, again.buttons)]
 
     async def _note_contact(self, person: PersonView, speaker: Speaker) -> None:
         if speaker.username and speaker.username != person.username:

@@ -1,17 +1,32 @@
 """User-facing texts in Chinese (default) and English, looked up by key.
 
-Templates are HTML in Telegram's subset; every value filled in is escaped unless it is `Html`
-(already-rendered markup such as a task card)."""
+`zh.py`/`en.py` hold the core conversation's texts; a feature keeps its own in a module of this
+package with `ZH` and `EN` dicts, listed in `FEATURES`. Templates are HTML in Telegram's subset;
+every value filled in is escaped unless it is `Html` (already-rendered markup such as a card)."""
 
 from __future__ import annotations
 
 import html
 import re
+from types import ModuleType
 from typing import Any
 
 from core.texts import en, zh
 
-CATALOGS: dict[str, dict[str, str]] = {"zh": zh.TEXTS, "en": en.TEXTS}
+FEATURES: list[ModuleType] = []
+
+
+def _catalog(base: dict[str, str], attribute: str) -> dict[str, str]:
+    merged = dict(base)
+    for feature in FEATURES:
+        merged.update(getattr(feature, attribute))
+    return merged
+
+
+CATALOGS: dict[str, dict[str, str]] = {
+    "zh": _catalog(zh.TEXTS, "ZH"),
+    "en": _catalog(en.TEXTS, "EN"),
+}
 LANGUAGES = tuple(CATALOGS)
 
 
@@ -22,8 +37,8 @@ class Html(str):
 
 
 def t(lang: str, key: str, **values: Any) -> Html:
-    catalog = CATALOGS.get(lang, zh.TEXTS)
-    template = catalog.get(key) or zh.TEXTS[key]
+    catalog = CATALOGS.get(lang, CATALOGS["zh"])
+    template = catalog.get(key) or CATALOGS["zh"][key]
     safe = {k: v if isinstance(v, Html) else _escape(v) for k, v in values.items()}
     return Html(template.format(**safe))
 
@@ -33,7 +48,8 @@ def _escape(value: Any) -> Any:
 
 
 def join(lang: str, parts: list[str]) -> Html:
-    return Html(t(lang, "list_separator").join(p if isinstance(p, Html) else _escape(p) for p in parts))
+    separator = t(lang, "list_separator")
+    return Html(separator.join(p if isinstance(p, Html) else _escape(p) for p in parts))
 
 
 def language_of(language_code: str | None, default: str) -> str:

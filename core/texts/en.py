@@ -166,6 +166,7 @@ TEXTS: dict[str, str] = {
     "menu.edit": "Edit a task (admin)",
     "menu.invite": "Invite someone (admin)",
     "menu.cancel": "Leave the current form",
+    "notice.missed": "⚠️ The service was down for more than {hours:g} hours: {count} reminders were too old to send. Please check recent tasks with /tasks.",
     "digest_header": "You have {count} reminders:",
     "summary_header": "<b>📊 Summary: {scope}</b> ({date})",
     "summary_scope_all": "whole bureau",

@@ -174,6 +174,7 @@ TEXTS: dict[str, str] = {
     "menu.edit": "修改任务（管理员）",
     "menu.invite": "邀请人员（管理员）",
     "menu.cancel": "退出当前填写",
+    "notice.missed": "⚠️ 服务停机超过 {hours:g} 小时，有 {count} 条提醒已过时未发送。请用 /tasks 核对近期任务。",
     "digest_header": "您有 {count} 条提醒：",
     # ---- summary ------------------------------------------------------------------------
     "summary_header": "<b>📊 {scope}项目汇总</b>（{date}）",

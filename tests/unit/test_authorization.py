@@ -97,7 +97,7 @@ async def test_forged_button_data_is_refused_and_changes_nothing(
 ) -> None:
     conversation = Conversation(core)
     before = await core.tasks.detail(staff.admin, task_id)
-    for data in ("pct:%d:999" % task_id, "status:%d:bogus" % task_id, "drop:%d:" % task_id,
+    for data in (f"pct:{task_id}:999", f"status:{task_id}:bogus", f"drop:{task_id}:",
                  "ack:abc:", "x" * 80, "", "ack:99999:", "pick:0:1"):
         replies = await conversation.press(speaker(staff.official), data, MemoryFormState())
         assert replies and replies[0].text

@@ -1,4 +1,5 @@
-"""Routers, one per kind of event; `get_routers()` gives them in the order they must match."""
+"""Routers, one per kind of event; `get_routers()` builds them afresh (a router can belong to
+one dispatcher only, and tests build several) in the order they must match."""
 
 from __future__ import annotations
 
@@ -8,4 +9,4 @@ from bot.telegram.handlers import callbacks, messages
 
 
 def get_routers() -> list[Router]:
-    return [callbacks.router, messages.router]
+    return [callbacks.router(), messages.router()]

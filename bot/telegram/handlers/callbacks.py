@@ -6,16 +6,19 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
+from bot.state import FsmFormState
 from bot.telegram.handlers.common import speaker_of
 from bot.telegram.sender import TelegramSender, answer
-from bot.telegram.state import FsmFormState
 from core.app import Core
 from core.chat.conversation import Conversation
 
-router = Router(name="callbacks")
+
+def router() -> Router:
+    callbacks = Router(name="callbacks")
+    callbacks.callback_query.register(on_press, F.data)
+    return callbacks
 
 
-@router.callback_query(F.data)
 async def on_press(
     query: CallbackQuery, state: FSMContext, core: Core, conversation: Conversation,
     sender: TelegramSender,
@@ -24,5 +27,5 @@ async def on_press(
     replies = await conversation.press(speaker_of(query.from_user), query.data,
                                        FsmFormState(state))
     await query.answer(next((r.toast for r in replies if r.toast), None))
-    chat_id = query.message.chat.id if query.message else query.from_user.id
-    await answer(core, sender, chat_id, replies)
+    # Always to the presser's own chat: a button is never a way to write into someone else's.
+    await answer(core, sender, query.from_user.id, replies)

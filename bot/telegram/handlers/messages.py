@@ -7,18 +7,22 @@ from aiogram.enums import ChatType
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from bot.state import FsmFormState
 from bot.telegram.handlers.common import speaker_of
 from bot.telegram.sender import TelegramSender, answer
-from bot.telegram.state import FsmFormState
 from core.app import Core
 from core.chat.conversation import Conversation
 from core.enums import Channel
 
-router = Router(name="messages")
-router.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user)
+
+def router() -> Router:
+    messages = Router(name="messages")
+    messages.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user)
+    messages.message.register(on_text, F.text)
+    messages.message.register(on_other)
+    return messages
 
 
-@router.message(F.text)
 async def on_text(
     message: Message, state: FSMContext, core: Core, conversation: Conversation,
     sender: TelegramSender,
@@ -31,7 +35,6 @@ async def on_text(
     await answer(core, sender, message.chat.id, replies)
 
 
-@router.message()
 async def on_other(
     message: Message, state: FSMContext, core: Core, conversation: Conversation,
     sender: TelegramSender,

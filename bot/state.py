@@ -1,0 +1,76 @@
+"""Form state for every channel, in aiogram's storage interface: `SqlStorage` keeps it in the
+database (forms survive restarts and are shared by several copies); Redis can take its place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from sqlalchemy import delete
+
+from storage.db import Database
+from storage.models import ChatState, utcnow
+
+
+def _key(key: StorageKey) -> str:
+    parts = (key.bot_id, key.chat_id, key.user_id, key.thread_id, key.business_connection_id,
+             key.destiny)
+    return ":".join("" if p is None else str(p) for p in parts)
+
+
+class SqlStorage(BaseStorage):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def set_state(self, key: StorageKey, state: str | State | None = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        await self._write(key, state=value)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        async with self.db.read() as session:
+            row = await session.get(ChatState, _key(key))
+            return row.state if row else None
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._write(key, data=dict(data))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await session.get(ChatState, _key(key))
+            return dict(row.data) if row else {}
+
+    async def close(self) -> None:
+        """The database belongs to the core, which closes it."""
+
+    async def _write(self, key: StorageKey, **values: Any) -> None:
+        async with self.db.write() as session:
+            row = await session.get(ChatState, _key(key))
+            if row is None:
+                row = ChatState(key=_key(key), state=None, data={})
+                session.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            if row.state is None and not row.data:
+                await session.flush()
+                await session.execute(delete(ChatState).where(ChatState.key == row.key))
+
+
+class FsmFormState:
+    """The core's `FormState` over an aiogram FSM context (any storage, any channel)."""
+
+    def __init__(self, context: FSMContext) -> None:
+        self.context = context
+
+    async def get(self) -> dict[str, Any] | None:
+        form = (await self.context.get_data()).get("form")
+        return dict(form) if form else None
+
+    async def set(self, data: dict[str, Any]) -> None:
+        await self.context.set_data({"form": data})
+
+    async def clear(self) -> None:
+        await self.context.clear()
