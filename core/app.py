@@ -5,6 +5,7 @@ Built once by the composition root (`duban.runtime`) and handed to every channel
 from __future__ import annotations
 
 from config.settings import Settings
+from core.calendar import WorkCalendar
 from core.clock import Clock, SystemClock
 from core.invites import Invites
 from core.outbox import OutboxSignal
@@ -20,6 +21,7 @@ class Core:
         self.db = db
         self.clock: Clock = clock or SystemClock()
         self.outbox_signal = OutboxSignal()
+        self.calendar = WorkCalendar(settings.workdays_only)
         # Learnt from the Bot API at start-up; invite links need it.
         self.bot_username: str | None = None
         self.people = People(self)

@@ -1,9 +1,14 @@
-"""When a message may go out: quiet hours in local time."""
+"""When a message may go out: quiet hours in local time, working days with 调休."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+import logging
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+log = logging.getLogger(__name__)
 
 
 def in_quiet_hours(local: time, quiet: tuple[time, time] | None) -> bool:
@@ -24,3 +29,40 @@ def after_quiet_hours(at: datetime, tz: ZoneInfo, quiet: tuple[time, time] | Non
     if end <= local:
         end = datetime.combine(local.date() + timedelta(days=1), quiet[1], tzinfo=tz)
     return end
+
+
+class WorkCalendar:
+    """Working days: Chinese public holidays and adjusted working days (调休) from the
+    chinese_calendar package; a year it has no data for falls back to Monday–Friday, with one
+    warning in the log per year. `workdays_only=False` makes every day a working day."""
+
+    def __init__(self, workdays_only: bool = True) -> None:
+        self.workdays_only = workdays_only
+        self._warned: set[int] = set()
+
+    def is_workday(self, day: date) -> bool:
+        if not self.workdays_only:
+            return True
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            if day.year not in self._warned:
+                self._warned.add(day.year)
+                log.warning("no Chinese holiday data for %d: counting Monday–Friday as working "
+                            "days (upgrade chinesecalendar when the State Council publishes it)",
+                            day.year)
+            return day.weekday() < 5
+
+    def on_or_before(self, day: date) -> date:
+        """`day` if it is a working day, else the working day before it (never later)."""
+        while not self.is_workday(day):
+            day -= timedelta(days=1)
+        return day
+
+    def workdays_before(self, day: date, count: int) -> date:
+        """The working day `count` working days before `day` (5 → a working week earlier)."""
+        while count > 0:
+            day -= timedelta(days=1)
+            if self.is_workday(day):
+                count -= 1
+        return day
