@@ -21,6 +21,7 @@ class Core:
         self.db = db
         self.clock: Clock = clock or SystemClock()
         self.outbox_signal = OutboxSignal()
+        self.inbox_signal = OutboxSignal()  # the same wake-up, for the inbox worker
         self.calendar = WorkCalendar(settings.workdays_only)
         # Learnt from the Bot API at start-up; invite links need it.
         self.bot_username: str | None = None

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from core import notices
 from core.app import Core
 from core.enums import Role
+from core.inbox import forget_seen
 from storage.models import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ async def mark_missed(core: Core) -> None:
 JOBS: list[PeriodicJob] = [
     PeriodicJob("mark_missed", mark_missed, lambda core: IntervalTrigger(minutes=10),
                 run_at_start=True),
+    PeriodicJob("forget_seen", forget_seen, lambda core: IntervalTrigger(hours=6)),
 ]
 
 

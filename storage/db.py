@@ -6,12 +6,14 @@ that two writers queue on the busy timeout instead of failing when a read lock i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _WRITE = "duban_write"
+PING_SECONDS = 3.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -71,6 +74,15 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         async with self._writer() as session, session.begin():
             yield session
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query within a few seconds."""
+        try:
+            async with asyncio.timeout(PING_SECONDS), self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (OSError, TimeoutError, SQLAlchemyError):
+            return False
+        return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -299,6 +299,27 @@ class InboundSeen(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxItem(Base):
+    """An inbound update (WeCom callback, Telegram webhook), stored before the channel is
+    answered and processed from here: the answer never waits for processing, and a crash or a
+    failed handling loses nothing (the row is processed again)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index(None, "status", "process_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    process_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ChatState(Base):
     """A conversation's half-filled form (aiogram FSM state and data), so forms survive restarts."""
 
