@@ -7,12 +7,16 @@ from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _OFFSET = re.compile(r"^(\d{1,4})([dhm])$")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60}
+# Telegram's rule for a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+WECOM_SETTINGS = ("wecom_corp_id", "wecom_agent_id", "wecom_secret", "wecom_token",
+                  "wecom_aes_key")
 
 
 def parse_offsets(text: str) -> tuple[timedelta, ...]:
@@ -98,6 +102,10 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def wecom_enabled(self) -> bool:
+        return all(getattr(self, name) is not None for name in WECOM_SETTINGS)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -169,6 +177,29 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) != 43:
             raise ValueError("EncodingAESKey 应为 43 个字符（从企业微信后台复制）")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("应为 1–256 个字符，只含字母、数字、_ 和 -")
+        return value
+
+    @model_validator(mode="after")
+    def _channels_complete(self) -> Settings:
+        # Raised as SettingsError directly: a missing companion setting has a name of its own.
+        given = [name for name in WECOM_SETTINGS if getattr(self, name) is not None]
+        if given and len(given) < len(WECOM_SETTINGS):
+            missing = next(name for name in WECOM_SETTINGS if name not in given)
+            raise SettingsError(f"设置错误 DUBAN_{missing.upper()}: 企业微信渠道需要同时设置 "
+                                "DUBAN_WECOM_CORP_ID、_AGENT_ID、_SECRET、_TOKEN、_AES_KEY")
+        if self.webhook_url and self.bot_token is None:
+            raise SettingsError("设置错误 DUBAN_BOT_TOKEN: 设置了 DUBAN_WEBHOOK_URL（Telegram "
+                                "webhook 模式）时必须设置机器人令牌")
+        if self.webhook_url and self.webhook_secret is None:
+            raise SettingsError("设置错误 DUBAN_WEBHOOK_SECRET: 设置了 DUBAN_WEBHOOK_URL 时必须"
+                                "设置，1–256 个字符，只含字母、数字、_ 和 -")
+        return self
 
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can blot them out wherever they appear."""

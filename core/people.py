@@ -26,6 +26,9 @@ ROLE_WORDS: dict[str, Role] = {
     "责任人": Role.OFFICIAL, "official": Role.OFFICIAL,
 }
 
+# The column holding a person's id on each channel a reminder can be sent over.
+CHANNEL_IDS = {Channel.TELEGRAM: "telegram_id", Channel.WECOM: "wecom_id"}
+
 
 def parse_role(word: str) -> Role:
     role = ROLE_WORDS.get(normalize(word).lower())
@@ -135,6 +138,30 @@ class People:
                 .order_by(Person.name)
             )
             return await views_of(session, rows)
+
+    async def everyone(self) -> list[PersonView]:
+        async with self.core.db.read() as session:
+            rows = await session.scalars(select(Person).where(Person.active).order_by(Person.id))
+            return await views_of(session, rows)
+
+    async def choose(
+        self, actor: PersonView, channel: Channel, *, language: str | None = None,
+        preferred: Channel | None = None,
+    ) -> PersonView:
+        """A person's own settings: their language, and the channel their reminders go to (one
+        they are registered on)."""
+        async with self.core.db.write() as session:
+            person = await session.get(Person, actor.id)
+            assert person is not None
+            if preferred is not None:
+                if getattr(person, CHANNEL_IDS[preferred]) is None:
+                    raise InputError("settings_channel_missing", channel=preferred.value)
+                person.preferred_channel = preferred.value
+            person.language = language or person.language
+            audit.record(session, actor_id=actor.id, channel=channel, action="person_settings",
+                         subject=f"person:{person.id}", at=self.core.clock.now(),
+                         language=person.language, preferred_channel=person.preferred_channel)
+            return await view_of(session, person)
 
     async def remember_username(self, person_id: int, username: str | None) -> None:
         async with self.core.db.write() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -30,4 +31,15 @@ class Threads:
                     SentMessage.channel == channel, SentMessage.chat_ref == chat_ref,
                     SentMessage.message_ref == message_ref,
                 )
+            )
+
+    async def latest_task(self, channel: str, chat_ref: str, since: datetime) -> int | None:
+        """The task of the newest message about a task sent to this chat since `since`: what a
+        free-text answer refers to on channels without reply-to."""
+        async with self.core.db.read() as session:
+            return await session.scalar(
+                select(SentMessage.task_id).where(
+                    SentMessage.channel == channel, SentMessage.chat_ref == chat_ref,
+                    SentMessage.created_at >= since,
+                ).order_by(SentMessage.created_at.desc(), SentMessage.id.desc()).limit(1)
             )

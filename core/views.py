@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -170,21 +171,35 @@ def progress_picker(lang: str, task: TaskView) -> tuple[tuple[Button, ...], ...]
     return (percents, statuses)
 
 
-def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Split at line boundaries so no part exceeds `limit`; a task's two lines stay together
-    because continuation lines (indented) never start a part."""
+def split_message(
+    text: str, limit: int = TELEGRAM_LIMIT, size: Callable[[str], int] = len
+) -> list[str]:
+    """Split at line boundaries so no part exceeds `limit` as measured by `size` (characters
+    for Telegram, UTF-8 bytes for WeCom); a task's two lines stay together because
+    continuation lines (indented) never start a part."""
     parts: list[str] = []
     current: list[str] = []
-    size = 0
+    used = 0
     for block in _blocks(text):
-        if current and size + len(block) + 1 > limit:
+        block = _cut(block, limit, size)
+        if current and used + size(block) + 1 > limit:
             parts.append("\n".join(current))
-            current, size = [], 0
-        current.append(block[:limit])
-        size += len(block) + 1
+            current, used = [], 0
+        current.append(block)
+        used += size(block) + 1
     if current:
         parts.append("\n".join(current))
     return parts
+
+
+def _cut(block: str, limit: int, size: Callable[[str], int]) -> str:
+    """A block too long for one part, cut to fit (a single line that long is not a list)."""
+    if size(block) <= limit:
+        return block
+    block = block[:limit]
+    while size(block) > limit:
+        block = block[:-max(1, (size(block) - limit) // 4)]
+    return block
 
 
 def _blocks(text: str) -> list[str]:

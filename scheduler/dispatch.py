@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,9 +47,13 @@ class OutboxDispatcher:
         worker: str,
         batch: int = 50,
         lease: timedelta = timedelta(minutes=5),
+        recipients: Callable[[], Collection[int]] | None = None,
     ) -> None:
+        """`recipients`, when given, limits sending to those people (the console sends only to
+        the person it acts as, and leaves everyone else's messages for the real channels)."""
         self.core = core
         self.senders = {s.channel: s for s in senders}
+        self.recipients = recipients
         self.worker = worker
         self.batch = batch
         self.lease = lease
@@ -95,6 +99,8 @@ class OutboxDispatcher:
                  OutboxItem.send_at >= oldest),
             and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
         )
+        if self.recipients is not None:
+            due = and_(due, OutboxItem.person_id.in_(list(self.recipients())))
         async with self.core.db.write() as session:
             candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.send_at)
             candidates = candidates.limit(self.batch)

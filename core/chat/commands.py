@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from core.chat import forms
+from core.chat import forms, settings
 from core.chat.context import Ctx
 from core.chat.report import apply_report, parse_report, recorded
 from core.enums import Role
@@ -173,13 +173,16 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("assign", assign, Permission.ASSIGN, "help.assign"),
     Command("edit", edit, Permission.EDIT_TASK, "help.edit"),
     Command("invite", invite, Permission.INVITE, "help.invite"),
+    Command("settings", settings.settings, None, "help.settings"),
     Command("cancel", cancel, None, None),
 )}
 
-# Plain words that work as commands on every channel (WeCom has no command menu).
+# Plain words that work as commands on every channel (WeCom has no command menu). A word whose
+# command is not in COMMANDS (yet) is read as ordinary text.
 WORDS = {
     "任务": "tasks", "我的任务": "tasks", "汇报": "report", "进度": "report", "汇总": "summary",
-    "帮助": "help", "取消": "cancel", "tasks": "tasks", "help": "help", "summary": "summary",
+    "指南": "guidelines", "帮助": "help", "取消": "cancel", "设置": "settings",
+    "tasks": "tasks", "help": "help", "summary": "summary", "settings": "settings",
 }
 
 

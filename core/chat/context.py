@@ -84,6 +84,8 @@ def describe(lang: str, error: DubanError) -> Html:
         values["field"] = t(lang, f"field.{values['field']}") if values["field"] else ""
     if "role" in values:
         values["role_label"] = t(lang, f"role.{Role(values['role']).value}")
+    if "channel" in values:
+        values["channel"] = t(lang, f"channel.{values['channel']}")
     if "status" in values:
         values["status_label"] = t(lang, f"status.{Status(values['status']).value}")
     return t(lang, error.key, **values)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.chat import commands, forms
+from core.chat import commands, forms, settings
 from core.chat.context import Ctx, FormState, Speaker, describe
 from core.chat.report import recorded, reply_note
 from core.dto import PersonView
@@ -37,7 +37,7 @@ def split_command(text: str) -> tuple[str | None, str]:
     if head.startswith("/"):
         return head[1:].split("@", 1)[0].lower(), rest
     word = commands.WORDS.get(normalize(head).lower())
-    return (word, rest) if word else (None, text)
+    return (word, rest) if word in commands.COMMANDS else (None, text)
 
 
 class Conversation:
@@ -169,6 +169,8 @@ class Conversation:
         raise InputError("button_invalid")
 
     async def _form_action(self, ctx: Ctx, action: Action) -> list[Reply]:
+        if action.verb in settings.VERBS:
+            return await settings.press(ctx, action)
         form = await ctx.state.get()
         if action.verb == "cancel":
             return await commands.cancel(ctx, "")

@@ -22,7 +22,7 @@ ADMIN_ONLY = {"assign", "edit", "invite"}
 SUMMARY = {Role.ADMIN, Role.DIRECTOR, Role.LEADER}
 ARGS = {"assign": "李明 | 2026-12-20 | 测试项目", "edit": "1 名称 新名称",
         "invite": "责任人 新人", "task": "1", "report": "1 50", "tasks": "", "summary": "",
-        "help": "", "cancel": "", "start": ""}
+        "help": "", "cancel": "", "start": "", "settings": ""}
 
 
 def speaker(person: PersonView) -> Speaker:

@@ -1,0 +1,103 @@
+"""Conversations on channels without buttons or reply-to: WeCom and the console.
+
+- Buttons become numbered choices: the message lists them (`1 收到　2 已提交`) and the chat's
+  stored state keeps what each number does, so replying `1` presses the first. The numbers
+  refer to the latest message that offered choices, for `REPLY_WINDOW`.
+- A free-text message that is not a command, a form answer or a choice is taken as a reply to
+  the latest message about a task sent to this person on this channel within `REPLY_WINDOW`,
+  and filed as a note on that task. The acknowledgement names the task (`已记录 #12 留言`), so
+  a wrong guess shows at once; `/report 12 …` always names a task explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from html import escape
+from typing import TYPE_CHECKING
+
+from core.chat.context import Speaker
+from core.chat.store import ChatStore, StoredFormState
+from core.enums import Channel
+from core.parsing import normalize
+from core.replies import Reply
+from core.texts import Html, t
+
+if TYPE_CHECKING:
+    from core.app import Core
+    from core.chat.conversation import Conversation
+
+REPLY_WINDOW = timedelta(hours=24)
+_CHOICE = re.compile(r"^\d{1,2}$")
+_GAP = "　"  # an ideographic space keeps choices apart in any font
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A reply as a channel without buttons shows it, and the actions its numbers stand for."""
+
+    reply: Reply
+    choices: tuple[str, ...]
+
+
+class PlainChat:
+    def __init__(self, core: Core, conversation: Conversation, channel: Channel) -> None:
+        self.core = core
+        self.conversation = conversation
+        self.channel = channel
+
+    def store(self, address: str) -> ChatStore:
+        return ChatStore(self.core.db, f"{self.channel}:{address}")
+
+    async def message(self, speaker: Speaker, text: str) -> list[Reply]:
+        store = self.store(speaker.external_id)
+        state = StoredFormState(store)
+        action = await self._chosen(store, text)
+        if action is not None:
+            return await self.conversation.press(speaker, action, state)
+        task_id = None
+        if text.strip():
+            since = self.core.clock.now() - REPLY_WINDOW
+            task_id = await self.core.threads.latest_task(self.channel, speaker.external_id,
+                                                          since)
+        return await self.conversation.message(speaker, text, state, reply_to_task=task_id)
+
+    async def present(self, address: str, reply: Reply) -> Presented:
+        """The reply with its buttons written out as numbered choices, one line per row."""
+        if not reply.buttons:
+            return Presented(reply, ())
+        choices: list[str] = []
+        lines = []
+        for row in reply.buttons:
+            cells = []
+            for button in row:
+                choices.append(button.action.encode())
+                cells.append(f"{len(choices)} {escape(button.label)}")
+            lines.append(_GAP.join(cells))
+        hint = t(await self._language(address), "choices_hint")
+        text = Html(f"{reply.text}\n\n{hint}\n" + "\n".join(lines))
+        return Presented(replace(reply, text=text, buttons=()), tuple(choices))
+
+    async def offered(self, address: str, presented: Presented) -> None:
+        """Remember the choices of a message that reached the person (none: earlier ones stay)."""
+        if presented.choices:
+            value = {"actions": list(presented.choices), "at": self.core.clock.now().isoformat()}
+            await self.store(address).put("choices", value)
+
+    async def _chosen(self, store: ChatStore, text: str) -> str | None:
+        token = normalize(text)
+        if not _CHOICE.match(token):
+            return None
+        offered = await store.get("choices")
+        if not offered:
+            return None
+        if datetime.fromisoformat(offered["at"]) < self.core.clock.now() - REPLY_WINDOW:
+            return None
+        actions: list[str] = offered["actions"]
+        index = int(token) - 1
+        return actions[index] if 0 <= index < len(actions) else None
+
+    async def _language(self, address: str) -> str:
+        person = await self.core.people.by_channel(self.channel, address)
+        return person.language if person else self.core.settings.language
