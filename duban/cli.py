@@ -1,15 +1,19 @@
-"""The `duban` command line: run the service, migrate, add people, invite."""
+"""The `duban` command line: run the service, migrate, add people, invite, the console."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
 
+from bot.telegram.channel import learn_username
 from bot.telegram.factory import create_bot
 from config.logging import setup_logging
 from config.settings import Settings, SettingsError, load_settings
@@ -19,7 +23,7 @@ from core.errors import DubanError
 from core.people import parse_role
 from core.texts import plain
 from core.views import roles_text
-from duban.runtime import StartupError, learn_username, open_core, serve
+from duban.runtime import StartupError, open_core, run_console, serve
 from storage import migrate
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -49,12 +53,40 @@ def build_parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print a single-use invite link")
     invite.add_argument("--role", action="append", required=True)
     invite.add_argument("--name", required=True)
+
+    console = commands.add_parser("console", help="chat with Duban in this terminal")
+    console.add_argument("--as", dest="acting", metavar="NAME",
+                         help="whom to act as first (default: the first admin)")
     return parser
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     await serve(settings)
     return 0
+
+
+async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    # Only warnings and errors on the terminal the conversation runs in.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    await run_console(settings, stdin_lines(), lambda text: print(text, flush=True), args.acting)
+    return 0
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Lines typed (or piped) on stdin. A daemon thread reads, so a line being waited for never
+    keeps the process from ending."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the console has ended
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    while (line := await queue.get()) is not None:
+        yield line
 
 
 async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
@@ -111,7 +143,8 @@ async def _bot_username(settings: Settings) -> str | None:
 def _command(args: argparse.Namespace) -> Command:
     if args.command == "user":
         return cmd_user_add
-    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite}[args.command]
+    commands = {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "console": cmd_console}
+    return commands[args.command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
-"""The running service: database check, core, Telegram polling and the outbox sender, started
-and stopped as one `Service` — by `duban run` (until SIGTERM/SIGINT) and by the tests."""
+"""The running service: database check, core, the channels the settings switch on (Telegram,
+WeCom or both), the HTTP server, the inbox worker, the outbox sender and the periodic jobs,
+started and stopped as one `Service` — by `duban run` (until SIGTERM/SIGINT) and by the tests.
+Also the console (`duban console`), on the same core."""
 
 from __future__ import annotations
 
@@ -10,31 +12,33 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramUnauthorizedError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.telegram.factory import create_bot, create_dispatcher
-from bot.telegram.menu import register_menu
-from bot.telegram.sender import TelegramSender
+from bot.channel import ChannelAdapter, StartupError
+from bot.console.console import Console
+from bot.telegram.channel import TelegramChannel
+from bot.wecom.channel import WecomChannel
 from config.settings import Settings
 from core.app import Core
 from core.clock import Clock
+from duban.http import HttpServer
 from scheduler.dispatch import OutboxDispatcher
+from scheduler.inbox import InboxWorker
 from scheduler.jobs import build_scheduler
 from storage.db import Database
 from storage.migrate import schema_is_current
 
 log = logging.getLogger("duban")
 
-NO_TOKEN = ("未设置 DUBAN_BOT_TOKEN：请向 @BotFather 申请机器人令牌，写入 .env"
-            "（DUBAN_BOT_TOKEN=...）后重试；不用账号试用请运行 duban console")
+NO_CHANNEL = ("没有可用的渠道：Telegram 需要 DUBAN_BOT_TOKEN（向 @BotFather 申请），企业微信需要 "
+              "DUBAN_WECOM_CORP_ID、_AGENT_ID、_SECRET、_TOKEN、_AES_KEY；写入 .env 后重试。"
+              "不用账号试用请运行 duban console")
 NOT_MIGRATED = "数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）"
 
-
-class StartupError(Exception):
-    """Start-up cannot go on; the message is one line saying what to do."""
+__all__ = ["Service", "StartupError", "open_core", "run_console", "serve"]
 
 
 def worker_id() -> str:
@@ -49,57 +53,78 @@ async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
     return Core(settings, db, clock)
 
 
-async def learn_username(bot: Bot) -> str | None:
-    try:
-        me = await bot.get_me(request_timeout=15)
-    except TelegramUnauthorizedError:
-        raise StartupError("DUBAN_BOT_TOKEN 被 Telegram 拒绝（401）：请检查令牌是否正确") from None
-    return me.username
-
-
 class Service:
     """Everything `duban run` runs, as tasks in this event loop."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
-        if settings.bot_token is None:
-            raise StartupError(NO_TOKEN)
+        if settings.bot_token is None and not settings.wecom_enabled:
+            raise StartupError(NO_CHANNEL)
         self.settings = settings
         self.clock = clock
         self.core: Core
-        self.bot: Bot
-        self.dispatcher: Dispatcher
+        self.channels: list[ChannelAdapter] = []
+        self.inbox: InboxWorker
         self.outbox: OutboxDispatcher
-        self.scheduler: AsyncIOScheduler
+        self.scheduler: AsyncIOScheduler | None = None
+        self.http: HttpServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self.core = await open_core(self.settings, self.clock)
-        self.bot = create_bot(self.settings)
-        self.core.bot_username = await learn_username(self.bot)
-        await register_menu(self.bot, self.settings.language)
-        self.dispatcher = create_dispatcher(self.core, self.bot)
-        self.outbox = OutboxDispatcher(self.core, [TelegramSender(self.bot)], worker=worker_id())
-        self.scheduler = build_scheduler(self.core)
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("Duban is running: %s; HTTP on %s:%s",
+                 ", ".join(c.channel for c in self.channels), self.settings.http_host,
+                 self.http.port if self.http else "-")
+
+    async def _start_parts(self) -> None:
+        settings, core, worker = self.settings, self.core, worker_id()
+        if settings.bot_token is not None:
+            self.channels.append(TelegramChannel(core, settings))
+        if settings.wecom_enabled:
+            self.channels.append(WecomChannel(core, settings))
+        self.inbox = InboxWorker(core, {c.channel: c.handle for c in self.channels},
+                                 worker=worker)
+        self.outbox = OutboxDispatcher(core, [c.sender for c in self.channels], worker=worker)
+        # Listening before the channels start: Telegram may deliver as soon as the webhook is set.
+        self.http = HttpServer(settings.http_host, settings.http_port,
+                               [route for c in self.channels for route in c.routes()], self.health)
+        await self.http.start()
+        running = [job for channel in self.channels for job in await channel.start()]
+        self.scheduler = build_scheduler(core)
         self.scheduler.start()
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False)),
-            asyncio.create_task(self.outbox.run()),
-        ]
-        log.info("Duban is running as @%s", self.core.bot_username)
+        self._tasks = [asyncio.create_task(job) for job in
+                       (*running, self.inbox.run(), self.outbox.run())]
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """For `/healthz`: the database answers, the scheduler and every loop run."""
+        database = await self.core.db.ping()
+        scheduler = bool(self.scheduler and self.scheduler.running) and not any(
+            task.done() for task in self._tasks)
+        last = self.outbox.last_dispatch
+        status = {"status": "ok" if database and scheduler else "failing",
+                  "database": database, "scheduler": scheduler,
+                  "last_dispatch": last.isoformat() if last else None,
+                  "channels": [c.channel.value for c in self.channels]}
+        return database and scheduler, status
 
     async def failed(self) -> None:
         """Returns when one of the service's tasks ends on its own (which is a failure)."""
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):  # polling may have ended on its own
-            await self.dispatcher.stop_polling()
-        self.scheduler.shutdown(wait=False)
+        for channel in self.channels:
+            await channel.stop()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.bot.session.close()
+        if self.http is not None:
+            await self.http.stop()
         await self.core.db.dispose()
 
 
@@ -117,3 +142,30 @@ async def serve(settings: Settings) -> None:
     failing.cancel()
     log.info("stopping")
     await service.stop()
+
+
+async def run_console(
+    settings: Settings, lines: AsyncIterator[str], write: Callable[[str], None],
+    acting: str | None = None, clock: Clock | None = None,
+) -> None:
+    """The console channel until the lines end or `/quit`: the periodic jobs run, and the
+    outbox's messages to the person acted as are shown (everyone else's stay for the real
+    channels)."""
+    core = await open_core(settings, clock)
+    console = Console(core, write)
+    outbox = OutboxDispatcher(core, [console.notices], worker=worker_id(),
+                              recipients=console.recipients)
+    scheduler = build_scheduler(core)
+    scheduler.start()
+    sending = asyncio.create_task(outbox.run())
+    try:
+        if await console.begin(acting):
+            async for line in lines:
+                if not await console.handle(line):
+                    break
+    finally:
+        scheduler.shutdown(wait=False)
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        await core.db.dispose()

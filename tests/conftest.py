@@ -51,6 +51,7 @@ def make_settings(db_path: Path, **overrides: Any) -> Settings:
         "timezone": "Asia/Shanghai",
         "quiet_hours": "",
         "dispatch_interval_seconds": 0.2,
+        "http_port": 0,  # a free port: tests run side by side
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

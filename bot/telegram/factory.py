@@ -16,10 +16,11 @@ from aiogram.types import ErrorEvent
 
 from bot.state import SqlStorage
 from bot.telegram.handlers import get_routers
-from bot.telegram.sender import TelegramSender, answer
+from bot.telegram.sender import TelegramSender
 from config.settings import Settings
 from core.app import Core
 from core.chat.conversation import Conversation
+from core.delivery import answer
 from core.replies import Reply
 from core.texts import t
 
@@ -65,4 +66,4 @@ async def _on_error(event: ErrorEvent, core: Core, sender: TelegramSender, **_: 
             else update.callback_query.from_user if update.callback_query else None)
     if user is not None:
         text = t(core.settings.language, "internal_error")
-        await answer(core, sender, user.id, [Reply(text)])
+        await answer(core, sender, str(user.id), [Reply(text)])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -16,13 +13,10 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, Message
 
 from bot.telegram.keyboards import inline_keyboard
-from core.app import Core
 from core.delivery import ChatLimits, SendOutcome, SendResult
 from core.dto import PersonView
 from core.enums import Channel
 from core.replies import Reply
-
-log = logging.getLogger(__name__)
 
 # Telegram: about 30 messages/s overall, 1/s per chat, 20/min per group. The small margin on the
 # per-chat interval absorbs jitter between our clock and the moment requests arrive.
@@ -70,22 +64,6 @@ class TelegramSender:
                                              reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
         return await self.bot.send_document(chat_id, upload, caption=reply.text or None,
                                             reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
-
-
-async def answer(core: Core, sender: TelegramSender, chat_id: int, replies: list[Reply]) -> None:
-    """Send a handler's replies straight away (they answer the person, so no outbox), waiting
-    once on a rate limit, and remember which of them are about a task."""
-    for reply in replies:
-        result = await sender.send(str(chat_id), reply)
-        if result.outcome == SendOutcome.RATE_LIMITED:
-            await asyncio.sleep(min(result.retry_after or 1.0, 30.0))
-            result = await sender.send(str(chat_id), reply)
-        if result.outcome != SendOutcome.SENT:
-            log.warning("reply to chat %s not sent: %s %s", chat_id, result.outcome, result.error)
-            continue
-        if reply.task_id and result.message_ref:
-            await core.threads.remember(Channel.TELEGRAM, str(chat_id), result.message_ref,
-                                        reply.task_id)
 
 
 def _short(error: Exception) -> str:

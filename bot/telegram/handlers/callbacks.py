@@ -8,9 +8,10 @@ from aiogram.types import CallbackQuery
 
 from bot.state import FsmFormState
 from bot.telegram.handlers.common import speaker_of
-from bot.telegram.sender import TelegramSender, answer
+from bot.telegram.sender import TelegramSender
 from core.app import Core
 from core.chat.conversation import Conversation
+from core.delivery import answer
 
 
 def router() -> Router:
@@ -28,4 +29,4 @@ async def on_press(
                                        FsmFormState(state))
     await query.answer(next((r.toast for r in replies if r.toast), None))
     # Always to the presser's own chat: a button is never a way to write into someone else's.
-    await answer(core, sender, query.from_user.id, replies)
+    await answer(core, sender, str(query.from_user.id), replies)

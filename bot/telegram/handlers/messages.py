@@ -9,9 +9,10 @@ from aiogram.types import Message
 
 from bot.state import FsmFormState
 from bot.telegram.handlers.common import speaker_of
-from bot.telegram.sender import TelegramSender, answer
+from bot.telegram.sender import TelegramSender
 from core.app import Core
 from core.chat.conversation import Conversation
+from core.delivery import answer
 from core.enums import Channel
 
 
@@ -32,7 +33,7 @@ async def on_text(
         speaker_of(message.from_user), message.text, FsmFormState(state),
         reply_to_task=await _replied_task(message, core),
     )
-    await answer(core, sender, message.chat.id, replies)
+    await answer(core, sender, str(message.chat.id), replies)
 
 
 async def on_other(
@@ -44,7 +45,7 @@ async def on_other(
     text = message.caption or ""
     replies = await conversation.message(speaker_of(message.from_user), text, FsmFormState(state),
                                          reply_to_task=await _replied_task(message, core))
-    await answer(core, sender, message.chat.id, replies)
+    await answer(core, sender, str(message.chat.id), replies)
 
 
 async def _replied_task(message: Message, core: Core) -> int | None:

@@ -1,0 +1,112 @@
+"""The WeCom server API as Duban uses it: an access token (cached until shortly before it
+expires, fetched again when WeCom calls it invalid or expired), `message/send` and
+`media/upload`. `DUBAN_WECOM_API_URL` points it at any compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from config.logging import secret_filter
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# invalid access_token, missing access_token, access_token expired: fetch a new one, retry once.
+TOKEN_ERRORS = frozenset({40014, 41001, 42001})
+TOKEN_MARGIN = 300.0  # renew this long before WeCom's expiry, so no request carries a stale one
+TIMEOUT = aiohttp.ClientTimeout(total=20)
+
+
+class WecomError(Exception):
+    """WeCom answered with a non-zero errcode (or an HTTP error: errcode -1)."""
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{errcode} {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WecomApi:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.wecom_secret is not None and settings.wecom_agent_id is not None
+        self.base = settings.wecom_api_url
+        self.corp_id = settings.wecom_corp_id
+        self.secret = settings.wecom_secret.get_secret_value()
+        self.agent_id = settings.wecom_agent_id
+        self._session: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self._token_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def send_message(self, user_id: str, content: dict[str, Any]) -> dict[str, Any]:
+        """`content` is the type-specific part, e.g. {"msgtype": "text", "text": {...}}. The
+        answer is returned as it is, errcode included: what an errcode means is the caller's."""
+        body = {"touser": user_id, "agentid": self.agent_id, **content}
+        return await self._call("POST", "/cgi-bin/message/send", {}, lambda: {"json": body})
+
+    async def upload(self, kind: str, filename: str, data: bytes) -> str:
+        """A temporary media file (3 days), for a file or image message: its media_id."""
+        def form() -> dict[str, Any]:  # a form is used up by one request: one per attempt
+            fields = aiohttp.FormData()
+            fields.add_field("media", data, filename=filename)
+            return {"data": fields}
+
+        answer = await self._call("POST", "/cgi-bin/media/upload", {"type": kind}, form)
+        if answer.get("errcode", 0) != 0:
+            raise WecomError(int(answer["errcode"]), str(answer.get("errmsg", "")))
+        return str(answer["media_id"])
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._token_until:
+                await self._fetch_token()
+            assert self._token is not None
+            return self._token
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _fetch_token(self) -> None:
+        params = {"corpid": self.corp_id, "corpsecret": self.secret}
+        answer = await self._request("GET", "/cgi-bin/gettoken", params=params)
+        if answer.get("errcode", 0) != 0:
+            raise WecomError(int(answer["errcode"]), str(answer.get("errmsg", "")))
+        self._token = str(answer["access_token"])
+        secret_filter.add(self._token)
+        self._token_until = time.monotonic() + float(answer.get("expires_in", 7200)) - TOKEN_MARGIN
+
+    def _forget(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+
+    async def _call(
+        self, method: str, path: str, params: dict[str, str],
+        body: Callable[[], dict[str, Any]],
+    ) -> dict[str, Any]:
+        for attempt in (1, 2):
+            token = await self.token()
+            answer = await self._request(method, path, params={**params, "access_token": token},
+                                         **body())
+            if answer.get("errcode") in TOKEN_ERRORS and attempt == 1:
+                log.info("WeCom refused the access token (%s); fetching a new one",
+                         answer.get("errcode"))
+                self._forget(token)
+                continue
+            return answer
+        return answer
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        async with self._session.request(method, self.base + path, **kwargs) as response:
+            if response.status >= 400:
+                raise WecomError(-1, f"HTTP {response.status}")
+            answer: dict[str, Any] = await response.json(content_type=None)
+            return answer
