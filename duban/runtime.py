@@ -116,15 +116,17 @@ class Service:
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def stop(self) -> None:
-        for channel in self.channels:
-            await channel.stop()
+        # Outside first: no new requests, then the loops (an update being handled is put back
+        # in the inbox), then the channels' connections, then the database.
+        if self.http is not None:
+            await self.http.stop()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.http is not None:
-            await self.http.stop()
+        for channel in self.channels:
+            await channel.stop()
         await self.core.db.dispose()
 
 

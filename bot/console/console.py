@@ -39,12 +39,13 @@ class ConsoleSender:
 
     async def send(self, address: str, reply: Reply) -> SendResult:
         presented = await self.console.chat.present(address, reply)
+        # Printing cannot fail, so the choices are kept first: they hold once they are seen.
+        await self.console.chat.offered(address, presented)
         self.console.show(self.mark, presented.reply.text)
         if reply.attachment is not None:
             self.console.show(self.mark, self.console.say(
                 "console_attachment", filename=reply.attachment.filename,
                 size=len(reply.attachment.data)))
-        await self.console.chat.offered(address, presented)
         return SendResult(SendOutcome.SENT, message_ref=uuid.uuid4().hex)
 
 

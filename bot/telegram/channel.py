@@ -44,7 +44,8 @@ class TelegramChannel:
         url, secret = self.settings.webhook_url, self.settings.webhook_secret
         if url is None or secret is None:
             return []
-        return [web.post(webhook_path(url), TelegramWebhook(self.core, secret.get_secret_value()))]
+        hook = TelegramWebhook(self.core, secret.get_secret_value())
+        return [web.post(webhook_path(url), hook.receive)]
 
     async def start(self) -> list[Coroutine[Any, Any, None]]:
         self.core.bot_username = await learn_username(self.bot)

@@ -40,7 +40,7 @@ class TelegramWebhook:
         self.core = core
         self.secret = secret.encode()
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def receive(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self.secret):
             return web.Response(status=403)

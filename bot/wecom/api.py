@@ -53,7 +53,7 @@ class WecomApi:
     async def upload(self, kind: str, filename: str, data: bytes) -> str:
         """A temporary media file (3 days), for a file or image message: its media_id."""
         def form() -> dict[str, Any]:  # a form is used up by one request: one per attempt
-            fields = aiohttp.FormData()
+            fields = aiohttp.FormData(quote_fields=False)  # WeCom shows the name as sent
             fields.add_field("media", data, filename=filename)
             return {"data": fields}
 

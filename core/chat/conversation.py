@@ -78,7 +78,9 @@ class Conversation:
         if len(text) > MAX_MESSAGE:
             raise InputError("message_too_long", length=len(text), limit=MAX_MESSAGE)
         form = await ctx.state.get()
-        if command is not None and (text.lstrip().startswith("/") or form is None):
+        # In a form, plain words are answers (a title may well be 任务) — except 取消 (cancel).
+        typed = text.lstrip().startswith("/") or form is None or command == "cancel"
+        if command is not None and typed:
             return await self._command(ctx, command, args)
         if form is not None:
             return await self._form_text(ctx, form, text)

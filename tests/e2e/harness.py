@@ -1,9 +1,11 @@
-"""Duban running in the test's event loop against the fake Bot API server, as `duban run` runs
-it (the same `Service`), with helpers to act as the bureau's people."""
+"""Duban running in the test's event loop against the fake Bot API server (and/or the fake
+WeCom), as `duban run` runs it (the same `Service`), with helpers to act as the bureau's
+people."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +20,9 @@ JsonDict = dict[str, Any]
 
 
 class Running:
-    def __init__(self, fake: FakeTelegram, settings: Settings, clock: Clock | None) -> None:
+    def __init__(
+        self, fake: FakeTelegram | None, settings: Settings, clock: Clock | None
+    ) -> None:
         self.fake = fake
         self.settings = settings
         self.clock = clock
@@ -28,6 +32,12 @@ class Running:
     def core(self) -> Core:
         assert self.service is not None
         return self.service.core
+
+    @property
+    def http_url(self) -> str:
+        """The base URL of the service's HTTP server (it listens on a port the OS chose)."""
+        assert self.service is not None and self.service.http is not None
+        return f"http://127.0.0.1:{self.service.http.port}"
 
     async def start(self) -> Running:
         self.service = Service(self.settings, self.clock)
@@ -75,3 +85,10 @@ def text_of(message: JsonDict) -> str:
 
 def labels(fake: FakeTelegram, message: JsonDict) -> list[str]:
     return [text for text, _ in fake.buttons(message)]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until `check()` holds, e.g. a row the service deletes once it is done with it."""
+    async with asyncio.timeout(timeout):
+        while not await check():  # noqa: ASYNC110 - the database has no event to wait on
+            await asyncio.sleep(0.02)

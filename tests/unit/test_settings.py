@@ -66,6 +66,36 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert "\n" not in message and name in message and fragment in message
 
 
+@pytest.mark.parametrize(("values", "name"), [
+    ({"DUBAN_WECOM_CORP_ID": "ww0a1b2c3d4e5f6789"}, "DUBAN_WECOM_AGENT_ID"),
+    ({"DUBAN_WECOM_CORP_ID": "ww0a", "DUBAN_WECOM_AGENT_ID": "1000002",
+      "DUBAN_WECOM_SECRET": "s", "DUBAN_WECOM_AES_KEY": "a" * 43}, "DUBAN_WECOM_TOKEN"),
+    ({"DUBAN_WEBHOOK_URL": "https://duban.example.cn/tg", "DUBAN_BOT_TOKEN": "1:x"},
+     "DUBAN_WEBHOOK_SECRET"),
+    ({"DUBAN_WEBHOOK_URL": "https://duban.example.cn/tg", "DUBAN_BOT_TOKEN": "1:x",
+      "DUBAN_WEBHOOK_SECRET": "has space"}, "DUBAN_WEBHOOK_SECRET"),
+    ({"DUBAN_WEBHOOK_URL": "https://duban.example.cn/tg", "DUBAN_WEBHOOK_SECRET": "ok"},
+     "DUBAN_BOT_TOKEN"),
+])
+def test_a_channel_needs_all_its_settings(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], name: str
+) -> None:
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"设置错误 {name}:") and "\n" not in message
+
+
+def test_wecom_switches_on_with_all_five_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().wecom_enabled
+    for key, value in {"CORP_ID": "ww0a", "AGENT_ID": "1000002", "SECRET": "s",
+                       "TOKEN": "t", "AES_KEY": "a" * 43}.items():
+        monkeypatch.setenv(f"DUBAN_WECOM_{key}", value)
+    assert load_settings().wecom_enabled
+
+
 def test_empty_quiet_hours_turn_them_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DUBAN_QUIET_HOURS", "")
     assert load_settings().quiet_hours is None

@@ -1,0 +1,260 @@
+"""The WeCom channel end to end: Duban runs as `duban run` does (WeCom only, or with Telegram
+too) against the fake WeCom of `tests/fakes/wecom_api.py`; members' messages arrive as real
+encrypted callbacks, replies and notices leave through `message/send`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from core.app import Core
+from core.clock import FrozenClock
+from core.enums import Channel
+from core.tasks import AssignRequest
+from duban.runtime import NO_CHANNEL, Service, StartupError
+from storage.models import InboundSeen, InboxItem, Person, TaskUpdate
+from tests.conftest import Staff, make_settings
+from tests.e2e.conftest import People
+from tests.e2e.harness import Running, ask, eventually, labels, tap, text_of
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.wecom_api import FakeWecom
+
+WECOM_IDS = {"王主任": "WangZhuRen", "赵局长": "zhaojuzhang", "张副局长": "zhangfujuzhang",
+             "钱副局长": "qianfujuzhang", "李明": "liming", "孙丽": "sunli"}
+
+
+async def register_on_wecom(core: Core, staff: Staff) -> None:
+    """The roster's 企业微信ID for everyone (they keep their Telegram ids)."""
+    for person in staff.everyone():
+        await core.people.add(person.name, person.roles, wecom_id=WECOM_IDS[person.name])
+
+
+class Members:
+    def __init__(self, wecom: FakeWecom) -> None:
+        self.admin = wecom.member(WECOM_IDS["王主任"])
+        self.leader = wecom.member(WECOM_IDS["张副局长"])
+        self.official = wecom.member(WECOM_IDS["李明"])
+
+
+def choice(message: str, label: str) -> str:
+    """The number a buttonless channel shows for a button."""
+    found = re.search(rf"(\d+) {re.escape(label)}", message.split("回复序号选择")[-1])
+    assert found, f"no choice {label!r} in {message!r}"
+    return found[1]
+
+
+async def start(running: Running, wecom: FakeWecom) -> Running:
+    await running.start()
+    wecom.callback_url = f"{running.http_url}/wecom/callback"
+    return running
+
+
+@pytest.fixture
+async def wecom() -> AsyncIterator[FakeWecom]:
+    async with FakeWecom() as server:
+        yield server
+
+
+@pytest.fixture
+async def duban(
+    wecom: FakeWecom, db_path: Path, clock: FrozenClock, core: Core, staff: Staff
+) -> AsyncIterator[Running]:
+    """WeCom only: no Telegram token at all."""
+    await register_on_wecom(core, staff)
+    settings = make_settings(db_path, bot_token=None, **wecom.settings())
+    running = await start(Running(None, settings, clock), wecom)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+def members(wecom: FakeWecom) -> Members:
+    return Members(wecom)
+
+
+async def inbox_is_empty(running: Running) -> bool:
+    return await count(running, InboxItem) == 0
+
+
+async def count(running: Running, model: type[InboxItem] | type[InboundSeen]) -> int:
+    async with running.core.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_an_official_works_the_core_slice_on_wecom(
+    duban: Running, wecom: FakeWecom, members: Members
+) -> None:
+    admin, official = members.admin, members.official
+    step = await admin.ask("/assign")
+    assert "第 1 步" in step and "回复序号选择" in step
+    step = await admin.ask(choice(step, "李明"))
+    assert "项目名称" in step
+    assert "申报单位" in await admin.ask("高新技术企业认定")
+    assert "截止日期" in await admin.ask("某某科技")
+    step = await admin.ask("2026-12-20")
+    assert "包抓领导" in step
+    assert "争取资金" in await admin.ask(choice(step, "张副局长"))
+    step = await admin.ask("50")
+    assert "请确认" in step and "高新技术企业认定" in step
+    assert "已分配 #1" in await admin.ask(choice(step, "✅ 确认"))
+
+    notice = await official.wait_for("新任务 #1")
+    assert "某某科技" in notice and "回复序号选择" in notice and "<b>" not in notice
+    assert "分管" in await members.leader.wait_for("#1")
+    assert "已记录 #1 已收到" in await official.ask(choice(notice, "收到"))
+    listing = await official.ask("我的任务")
+    assert "#1 高新技术企业认定" in listing and "准备中" in listing
+    assert "已记录 #1 进度 60%" in await official.ask("/report 1 60 可研初稿完成")
+    # No reply-to on WeCom: free text goes to the task of the last task message, within a day.
+    assert "已记录 #1 留言" in await official.ask("企业财务报表已收齐")
+    # The numbers always belong to the latest message that offered choices (here the list's
+    # `1 #1`), so the task card is opened again to use its buttons.
+    card = await official.ask(choice(listing, "#1"))
+    assert "某某科技" in card
+    asked = await official.ask(choice(card, "遇到困难"))
+    assert "遇到的困难" in asked
+    assert "受阻" in await official.ask("审计报告还没出")
+    assert "审计报告还没出" in await members.leader.wait_for("遇到困难")
+    assert "状态 已提交" in await official.ask("汇报 1 已提交 已在省系统提交")
+    detail = await official.ask("/task 1")
+    for expected in ("已收到", "可研初稿完成", "企业财务报表已收齐", "审计报告还没出", "已提交"):
+        assert expected in detail, expected
+    async with duban.core.db.read() as session:
+        channels = set(await session.scalars(select(TaskUpdate.channel)))
+    assert channels == {"wecom"}
+
+
+async def test_words_menu_clicks_and_strangers(
+    duban: Running, wecom: FakeWecom, members: Members
+) -> None:
+    assert "/tasks" in await members.official.ask("帮助")
+    before = len(members.official.received())
+    assert (await members.official.click("/tasks")).status == 200
+    assert "没有进行中的任务" in await members.official.wait_for(after=before)
+    assert "还没有注册" in await wecom.member("visitor01").ask("任务")
+
+
+async def test_a_redelivered_msgid_is_handled_once(
+    duban: Running, wecom: FakeWecom, members: Members, staff: Staff
+) -> None:
+    await duban.core.tasks.assign(staff.admin, AssignRequest("李明", "2026-12-20", "高企认定"),
+                                  Channel.CLI)
+    await members.official.wait_for("新任务 #1")
+    message = members.official.text_message("/report 1 30 材料收集中", msg_id=4561255354251345929)
+    assert (await wecom.deliver(message)).status == 200
+    assert (await wecom.deliver(message)).status == 200  # WeCom did not see our first answer
+    await members.official.wait_for("已记录 #1 进度 30%")
+    async with duban.core.db.read() as session:
+        reports = await session.scalar(select(func.count()).select_from(TaskUpdate)
+                                       .where(TaskUpdate.note == "材料收集中"))
+    assert reports == 1
+    # Every stored update handled: its row goes right after the reply.
+    await eventually(lambda: inbox_is_empty(duban))
+
+
+async def test_a_request_not_signed_by_wecom_is_refused_and_nothing_is_processed(
+    duban: Running, wecom: FakeWecom, members: Members
+) -> None:
+    params, body = wecom.envelope(members.official.text_message("任务"))
+    forged = {**params, "msg_signature": "0" * 40}
+    unsigned = {k: v for k, v in params.items() if k != "msg_signature"}
+    other_params, other_body = wecom.envelope(members.official.text_message("汇总"))
+    for query, payload in ((forged, body), (unsigned, body), (params, other_body),
+                           (other_params, body)):
+        assert (await wecom.post(query, payload)).status == 403
+    # Signed with our token but encrypted for another company: not for us either.
+    foreign = wecom.envelope(members.official.text_message("任务"), corp_id="wwsomeoneelse")
+    assert (await wecom.post(*foreign)).status == 403
+    assert (await wecom.post(params, "not xml")).status == 403
+
+    assert (await wecom.verify_url("1616140317555161061", signature="0" * 40)).status == 403
+    check = await wecom.verify_url("1616140317555161061")
+    assert (check.status, check.text) == (200, "1616140317555161061")
+
+    assert await count(duban, InboxItem) == 0 and await count(duban, InboundSeen) == 0
+    assert wecom.sent == []
+
+
+async def test_healthz_reports_database_scheduler_and_last_dispatch(duban: Running) -> None:
+    async with aiohttp.ClientSession() as client:
+        async with client.get(f"{duban.http_url}/healthz") as response:
+            assert response.status == 200
+            status = await response.json()
+        assert status["database"] is True and status["scheduler"] is True
+        assert status["channels"] == ["wecom"] and status["last_dispatch"]
+        assert duban.service is not None and duban.service.scheduler is not None
+        duban.service.scheduler.shutdown(wait=False)
+        async with client.get(f"{duban.http_url}/healthz") as response:
+            assert response.status == 503
+            assert (await response.json())["scheduler"] is False
+
+
+async def test_wrong_credentials_or_no_channel_stop_start_up(
+    wecom: FakeWecom, db_path: Path
+) -> None:
+    settings = make_settings(db_path, bot_token=None,
+                             **{**wecom.settings(), "wecom_secret": "wrong-secret-value"})
+    with pytest.raises(StartupError) as caught:
+        await Service(settings).start()
+    assert "40001" in str(caught.value) and "wrong-secret-value" not in str(caught.value)
+    with pytest.raises(StartupError) as refused:
+        Service(make_settings(db_path, bot_token=None))
+    assert str(refused.value) == NO_CHANNEL
+
+
+async def test_with_both_channels_nudges_go_to_the_preferred_one(
+    fake: FakeTelegram, wecom: FakeWecom, db_path: Path, clock: FrozenClock, core: Core,
+    staff: Staff,
+) -> None:
+    await register_on_wecom(core, staff)
+    settings = make_settings(db_path, telegram_api_url=fake.base_url, **wecom.settings())
+    running = await start(Running(fake, settings, clock), wecom)
+    people, official = People(fake), wecom.member("liming")
+    try:
+        async def assign(title: str) -> None:
+            await running.core.tasks.assign(staff.admin, AssignRequest("李明", "2026-12-20", title),
+                                            Channel.CLI)
+
+        await assign("项目一")  # no preference yet: the first channel that reaches him
+        await people.official.wait_for_message(lambda m: "新任务 #1" in text_of(m))
+        overview = await ask(people.official, "/settings")
+        assert {"Telegram", "企业微信", "中文", "English"} <= set(labels(fake, overview))
+        saved = await tap(people.official, overview, "企业微信")
+        assert "已保存" in text_of(saved) and "接收提醒：企业微信" in text_of(saved)
+
+        await assign("项目二")
+        await official.wait_for("新任务 #2")
+        await assign("项目三")  # sent after #2: once it is on WeCom, #2 went nowhere else
+        await official.wait_for("新任务 #3")
+        assert not [m for m in fake.sent_to(people.official.id) if "新任务 #2" in text_of(m)]
+
+        wecom.left("liming")  # left the app's visible range: WeCom answers 81013
+        await assign("项目四")
+        await people.official.wait_for_message(lambda m: "新任务 #4" in text_of(m))
+        alert = await people.admin.wait_for_message(lambda m: "收不到消息" in text_of(m))
+        assert "李明" in text_of(alert) and "企业微信" in text_of(alert)
+        async with running.core.db.read() as session:
+            person = await session.scalar(select(Person).where(Person.name == "李明"))
+            assert person is not None and person.wecom_unreachable_at is not None
+    finally:
+        await running.stop()
+
+
+async def test_settings_on_wecom_choose_the_language(
+    duban: Running, members: Members
+) -> None:
+    overview = await members.official.ask("设置")
+    assert "语言：中文" in overview and "企业微信" in choice_lines(overview)
+    changed = await members.official.ask(choice(overview, "English"))
+    assert "Saved." in changed and "Language: English" in changed
+    assert "/tasks" in await members.official.ask("help")
+    assert "Unknown language" in await members.official.ask("/settings language 法语")
+
+
+def choice_lines(message: str) -> str:
+    return message.split("回复序号选择")[-1]
