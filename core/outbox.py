@@ -50,6 +50,9 @@ class OutboxSignal:
 
     async def wait(self, seconds: float) -> None:
         event = self._get()
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+        # event is set, and the waiting loop would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
         event.clear()
