@@ -20,6 +20,7 @@ from core.delivery import ChannelSender, SendOutcome, SendResult
 from core.dto import PersonView
 from core.enums import Channel
 from core.people import view_of
+from scheduler.leases import claim, keep_working, release
 from scheduler.pacing import Pacer
 from storage.models import DeliveryAttempt, OutboxItem, Person, SentMessage
 from storage.queries import insert_ignore
@@ -62,15 +63,8 @@ class OutboxDispatcher:
 
     async def run(self) -> None:
         """Send whatever is due, then sleep until woken or the next scan; until cancelled."""
-        interval = self.core.settings.dispatch_interval_seconds
-        while True:
-            try:
-                sent_any = await self.dispatch_due()
-            except Exception:
-                log.exception("dispatch pass failed; retrying after %ss", interval)
-                sent_any = False
-            if not sent_any:
-                await self.core.outbox_signal.wait(interval)
+        await keep_working(self.dispatch_due, self.core.outbox_signal,
+                           self.core.settings.dispatch_interval_seconds, "dispatch")
 
     async def dispatch_due(self) -> bool:
         """One pass: claim a batch of due rows and deliver them. True if anything was claimed."""
@@ -101,32 +95,13 @@ class OutboxDispatcher:
         )
         if self.recipients is not None:
             due = and_(due, OutboxItem.person_id.in_(list(self.recipients())))
-        async with self.core.db.write() as session:
-            candidates = select(OutboxItem.id).where(due).order_by(OutboxItem.send_at)
-            candidates = candidates.limit(self.batch)
-            if self.core.db.dialect == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            rows = await session.scalars(
-                update(OutboxItem)
-                .where(OutboxItem.id.in_(candidates.scalar_subquery()), due)
-                .values(status="sending", lease_owner=self.worker,
-                        lease_until=now + self.lease, attempts=OutboxItem.attempts + 1)
-                .returning(OutboxItem),
-                execution_options={"synchronize_session": False},
-            )
-            return sorted(rows, key=lambda item: (item.send_at, item.id))
+        rows = await claim(self.core.db, OutboxItem, due, OutboxItem.send_at,
+                           batch=self.batch, worker=self.worker, until=now + self.lease,
+                           busy="sending")
+        return sorted(rows, key=lambda item: (item.send_at, item.id))
 
     async def _release(self, item_ids: list[int]) -> None:
-        if not item_ids:
-            return
-        async with self.core.db.write() as session:
-            await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id.in_(item_ids), OutboxItem.status == "sending",
-                       OutboxItem.lease_owner == self.worker)
-                .values(status="pending", lease_owner=None, lease_until=None,
-                        attempts=OutboxItem.attempts - 1)
-            )
+        await release(self.core.db, OutboxItem, item_ids, worker=self.worker, busy="sending")
 
     # ---- delivering ------------------------------------------------------------------------
 

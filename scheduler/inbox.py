@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, update
 
 from core.app import Core
+from scheduler.leases import claim, keep_working, release
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,8 @@ class InboxWorker:
 
     async def run(self) -> None:
         """Handle whatever is due, then sleep until woken or the next scan; until cancelled."""
-        interval = self.core.settings.dispatch_interval_seconds
-        while True:
-            try:
-                worked = await self.process_due()
-            except Exception:
-                log.exception("inbox pass failed; retrying after %ss", interval)
-                worked = False
-            if not worked:
-                await self.core.inbox_signal.wait(interval)
+        await keep_working(self.process_due, self.core.inbox_signal,
+                           self.core.settings.dispatch_interval_seconds, "inbox")
 
     async def process_due(self) -> bool:
         """One pass: claim due updates and handle them. True if anything was claimed."""
@@ -73,19 +67,9 @@ class InboxWorker:
             or_(and_(InboxItem.status == "pending", InboxItem.process_at <= now),
                 and_(InboxItem.status == "processing", InboxItem.lease_until < now)),
         )
-        async with self.core.db.write() as session:
-            candidates = select(InboxItem.id).where(due).order_by(InboxItem.id).limit(self.batch)
-            if self.core.db.dialect == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            rows = await session.scalars(
-                update(InboxItem)
-                .where(InboxItem.id.in_(candidates.scalar_subquery()), due)
-                .values(status="processing", lease_owner=self.worker,
-                        lease_until=now + self.lease, attempts=InboxItem.attempts + 1)
-                .returning(InboxItem),
-                execution_options={"synchronize_session": False},
-            )
-            return sorted(rows, key=lambda item: item.id)
+        rows = await claim(self.core.db, InboxItem, due, InboxItem.id, batch=self.batch,
+                           worker=self.worker, until=now + self.lease, busy="processing")
+        return sorted(rows, key=lambda item: item.id)
 
     async def _handle_chat(self, items: list[InboxItem]) -> None:
         for item in items:
@@ -110,11 +94,4 @@ class InboxWorker:
             await session.execute(update(InboxItem).where(InboxItem.id == item.id).values(values))
 
     async def _release(self, item_ids: list[int]) -> None:
-        async with self.core.db.write() as session:
-            await session.execute(
-                update(InboxItem)
-                .where(InboxItem.id.in_(item_ids), InboxItem.status == "processing",
-                       InboxItem.lease_owner == self.worker)
-                .values(status="pending", lease_owner=None, lease_until=None,
-                        attempts=InboxItem.attempts - 1)
-            )
+        await release(self.core.db, InboxItem, item_ids, worker=self.worker, busy="processing")

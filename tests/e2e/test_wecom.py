@@ -22,7 +22,7 @@ from tests.conftest import Staff, make_settings
 from tests.e2e.conftest import People
 from tests.e2e.harness import Running, ask, eventually, labels, tap, text_of
 from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.wecom_api import FakeWecom
+from tests.fakes.wecom_api import FakeWecom, fake_wecom
 
 WECOM_IDS = {"王主任": "WangZhuRen", "赵局长": "zhaojuzhang", "张副局长": "zhangfujuzhang",
              "钱副局长": "qianfujuzhang", "李明": "liming", "孙丽": "sunli"}
@@ -56,7 +56,7 @@ async def start(running: Running, wecom: FakeWecom) -> Running:
 
 @pytest.fixture
 async def wecom() -> AsyncIterator[FakeWecom]:
-    async with FakeWecom() as server:
+    async with fake_wecom() as server:
         yield server
 
 

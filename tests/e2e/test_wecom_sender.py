@@ -17,14 +17,14 @@ from core.delivery import SendOutcome
 from core.enums import Channel
 from core.replies import Action, Attachment, Button, Reply
 from tests.conftest import make_settings
-from tests.fakes.wecom_api import FakeWecom
+from tests.fakes.wecom_api import FakeWecom, fake_wecom
 
 USER = "liming"
 
 
 @pytest.fixture
 async def wecom() -> AsyncIterator[FakeWecom]:
-    async with FakeWecom() as server:
+    async with fake_wecom() as server:
         yield server
 
 

@@ -14,7 +14,8 @@ It plays both parts WeCom plays for a self-built app:
   (``msg_signature``) and POSTs it to ``callback_url``; with no answer within 5 seconds it
   delivers again, up to three times, as WeCom does.
 
-Point Duban at it with ``make_settings(..., **fake.settings())``.
+Start it with ``async with fake_wecom() as fake``; point Duban at it with
+``make_settings(..., **fake.settings())``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import os
 import secrets
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -138,13 +140,6 @@ class FakeWecom:
             await self._client.close()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeWecom:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     @property
     def base_url(self) -> str:
@@ -327,6 +322,17 @@ class FakeWecom:
                   "timestamp": timestamp, "nonce": nonce, "echostr": encrypted}
         async with self._client.get(self.callback_url, params=params) as response:
             return CallbackAnswer(response.status, await response.text())
+
+
+@asynccontextmanager
+async def fake_wecom(**options: Any) -> AsyncIterator[FakeWecom]:
+    """A started fake, stopped on leaving."""
+    fake = FakeWecom(**options)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
 
 
 class FakeMember:
