@@ -114,8 +114,8 @@ class People:
     ) -> Person | None:
         if channel == Channel.TELEGRAM:
             column = Person.telegram_id == int(external_id)
-        elif channel == Channel.WECOM:
-            column = Person.wecom_id == external_id
+        elif channel == Channel.WECOM:  # WeCom's userids ignore case
+            column = func.lower(Person.wecom_id) == external_id.lower()
         else:
             column = Person.id == int(external_id)
         return await session.scalar(select(Person).where(column, Person.active))

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.channel import StartupError
+
 Health = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
@@ -24,7 +26,13 @@ class HttpServer:
         app.add_routes([*self.routes, web.get("/healthz", self._healthz)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.requested_port).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.requested_port).start()
+        except OSError as error:
+            await self.stop()
+            address = f"{self.host}:{self.requested_port}"
+            raise StartupError(f"HTTP 服务无法监听 {address}（{error.strerror}）：请换一个 "
+                               "DUBAN_HTTP_PORT 或 DUBAN_HTTP_HOST") from None
 
     @property
     def port(self) -> int:

@@ -5,6 +5,7 @@ encrypted callbacks, replies and notices leave through `message/send`."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -133,6 +134,7 @@ async def test_words_menu_clicks_and_strangers(
     duban: Running, wecom: FakeWecom, members: Members
 ) -> None:
     assert "/tasks" in await members.official.ask("帮助")
+    assert "/assign" in await wecom.member("wangzhuren").ask("帮助")  # userids ignore case
     before = len(members.official.received())
     assert (await members.official.click("/tasks")).status == 200
     assert "没有进行中的任务" in await members.official.wait_for(after=before)
@@ -155,6 +157,18 @@ async def test_a_redelivered_msgid_is_handled_once(
     assert reports == 1
     # Every stored update handled: its row goes right after the reply.
     await eventually(lambda: inbox_is_empty(duban))
+
+
+async def test_wecom_is_answered_at_once_and_the_message_handled_after(
+    duban: Running, wecom: FakeWecom, members: Members
+) -> None:
+    wecom.pause()  # sending stalls: handling cannot finish, yet the callback is answered
+    answer = await members.official.send("任务")
+    assert (answer.status, answer.text) == (200, "")
+    assert members.official.received() == []
+    wecom.resume()
+    assert "没有进行中的任务" in await members.official.wait_for()
+    assert len(wecom.callback_answers) == 1  # answered in time: WeCom did not deliver again
 
 
 async def test_a_request_not_signed_by_wecom_is_refused_and_nothing_is_processed(
@@ -205,6 +219,14 @@ async def test_wrong_credentials_or_no_channel_stop_start_up(
     with pytest.raises(StartupError) as refused:
         Service(make_settings(db_path, bot_token=None))
     assert str(refused.value) == NO_CHANNEL
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = make_settings(db_path, bot_token=None, http_port=port, **wecom.settings())
+        with pytest.raises(StartupError) as clash:
+            await Service(busy).start()
+    assert "DUBAN_HTTP_PORT" in str(clash.value)
 
 
 async def test_with_both_channels_nudges_go_to_the_preferred_one(

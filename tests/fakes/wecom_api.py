@@ -114,6 +114,7 @@ class FakeWecom:
         self._per_member: dict[str, list[float]] = {}
         self._msg_ids = itertools.count(7_000_000_000_000_000_001)
         self._changed = asyncio.Condition()
+        self._resumed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self.port = 0
@@ -122,6 +123,8 @@ class FakeWecom:
 
     async def start(self) -> None:
         self._changed = asyncio.Condition()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         app = web.Application()
         app.add_routes([
             web.get("/cgi-bin/gettoken", self._gettoken),
@@ -163,6 +166,13 @@ class FakeWecom:
     def revoke_tokens(self) -> None:
         self._tokens.clear()
 
+    def pause(self) -> None:
+        """Hold every message/send until ``resume()`` (WeCom's API stalls)."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
     def left(self, user: str) -> None:
         """The member left the company (or the app's visible range): sends to them get 81013."""
         self._left.add(user.lower())
@@ -196,6 +206,7 @@ class FakeWecom:
         return web.json_response({"errcode": errcode, "errmsg": errmsg})
 
     async def _send(self, request: web.Request) -> web.Response:
+        await self._resumed.wait()
         path = "/cgi-bin/message/send"
         refused = self._token_error(request)
         if refused:
