@@ -12,7 +12,7 @@ import signal
 import socket
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import AiogramError, TelegramNetworkError, TelegramUnauthorizedError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.telegram.factory import create_bot, create_dispatcher
@@ -54,6 +54,14 @@ async def learn_username(bot: Bot) -> str | None:
         me = await bot.get_me(request_timeout=15)
     except TelegramUnauthorizedError:
         raise StartupError("DUBAN_BOT_TOKEN 被 Telegram 拒绝（401）：请检查令牌是否正确") from None
+    except TelegramNetworkError as error:
+        raise StartupError(f"无法连接 DUBAN_TELEGRAM_API_URL 的 Bot API 服务器：{error.message}"
+                           ) from None
+    except AiogramError as error:
+        first_line = str(error).splitlines()[0]
+        raise StartupError(
+            f"DUBAN_TELEGRAM_API_URL 的服务器对 getMe 的回答不符合 Bot API：{first_line}"
+        ) from None
     return me.username
 
 
@@ -75,7 +83,11 @@ class Service:
     async def start(self) -> None:
         self.core = await open_core(self.settings, self.clock)
         self.bot = create_bot(self.settings)
-        self.core.bot_username = await learn_username(self.bot)
+        try:
+            self.core.bot_username = await learn_username(self.bot)
+        except BaseException:
+            await self._close()
+            raise
         await register_menu(self.bot, self.settings.language)
         self.dispatcher = create_dispatcher(self.core, self.bot)
         self.outbox = OutboxDispatcher(self.core, [TelegramSender(self.bot)], worker=worker_id())
@@ -99,6 +111,9 @@ class Service:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._close()
+
+    async def _close(self) -> None:
         await self.bot.session.close()
         await self.core.db.dispose()
 

@@ -7,6 +7,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -56,6 +57,8 @@ class TelegramSender:
             return SendResult(outcome, error=_short(error))
         except (TelegramServerError, TelegramNetworkError, TimeoutError) as error:
             return SendResult(SendOutcome.TEMPORARY, error=_short(error))
+        except ClientDecodeError as error:
+            return _undecodable(error)
         return SendResult(SendOutcome.SENT, message_ref=str(message.message_id))
 
     async def _send(self, chat_id: int, reply: Reply) -> Message:
@@ -86,6 +89,18 @@ async def answer(core: Core, sender: TelegramSender, chat_id: int, replies: list
         if reply.task_id and result.message_ref:
             await core.threads.remember(Channel.TELEGRAM, str(chat_id), result.message_ref,
                                         reply.task_id)
+
+
+def _undecodable(error: ClientDecodeError) -> SendResult:
+    """A Bot API server answered in a shape aiogram cannot read. If it said ok, the message went
+    out: sending it again would only duplicate it."""
+    data = error.data if isinstance(error.data, dict) else {}
+    if data.get("ok") is True:
+        result = data.get("result")
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return SendResult(SendOutcome.SENT, message_ref=str(message_id) if message_id else None,
+                          error="undecodable answer")
+    return SendResult(SendOutcome.TEMPORARY, error=_short(error).splitlines()[0])
 
 
 def _short(error: Exception) -> str:
