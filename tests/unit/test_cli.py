@@ -1,0 +1,70 @@
+"""The `duban` command line: bootstrap people, invite, refuse to start without what it needs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from duban.cli import main
+from tests.conftest import sqlite_url
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_path: Path) -> Path:
+    for name in list(__import__("os").environ):
+        if name.startswith("DUBAN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DUBAN_DATABASE_URL", sqlite_url(db_path))
+    return db_path
+
+
+def test_user_add_creates_then_updates_never_duplicates(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["user", "add", "--name", "王主任", "--role", "admin", "--telegram-id", "42"]) == 0
+    assert "王主任（管理员）" in capsys.readouterr().out
+    assert main(["user", "add", "--name", "王主任", "--role", "admin", "--role", "director",
+                 "--telegram-id", "42"]) == 0
+    out = capsys.readouterr().out
+    assert "管理员、局长" in out and "编号 1" in out
+
+
+def test_user_add_with_a_bad_role_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["user", "add", "--name", "某人", "--role", "boss"]) == 2
+    assert "角色「boss」无法识别" in capsys.readouterr().err
+
+
+def test_invite_without_a_token_prints_the_start_code(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["invite", "--role", "official", "--name", "李明"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"/start [\w-]{20,}", out) and "7 天内有效" in out
+
+
+def test_run_without_a_token_says_what_to_set(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "DUBAN_BOT_TOKEN" in err and "@BotFather" in err and len(err.splitlines()) == 1
+
+
+def test_a_bad_setting_stops_with_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DUBAN_TIMEZONE", "Nowhere/City")
+    assert main(["run"]) == 2
+    assert capsys.readouterr().err.strip().startswith("设置错误 DUBAN_TIMEZONE")
+
+
+def test_an_unmigrated_database_is_named(
+    env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DUBAN_DATABASE_URL", sqlite_url(tmp_path / "empty.db"))
+    monkeypatch.setenv("DUBAN_BOT_TOKEN", "123:abc")
+    assert main(["run"]) == 2
+    assert "duban db upgrade" in capsys.readouterr().err
