@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.clock import FrozenClock
 from tests.conftest import Staff, make_settings
 from tests.e2e.conftest import People
@@ -22,10 +20,10 @@ async def test_menu_is_registered_in_chinese_and_english(
 
 
 async def test_a_menu_failure_is_logged_not_fatal(
-    fake: FakeTelegram, db_path: Path, clock: FrozenClock, staff: Staff, people: People
+    fake: FakeTelegram, database_url: str, clock: FrozenClock, staff: Staff, people: People
 ) -> None:
     fake.fail_next("setMyCommands", status=500, count=3)
-    running = await Running(fake, make_settings(db_path, telegram_api_url=fake.base_url),
+    running = await Running(fake, make_settings(database_url, telegram_api_url=fake.base_url),
                             clock).start()
     try:
         assert "王主任您好" in text_of(await ask(people.admin, "/start"))
