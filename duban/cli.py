@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
@@ -20,7 +21,7 @@ from core.people import parse_role
 from core.texts import plain
 from core.views import roles_text
 from duban.runtime import StartupError, learn_username, open_core, serve
-from storage import migrate
+from storage import backup, migrate
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--telegram-id", type=int)
     add.add_argument("--wecom-id")
     add.add_argument("--title")
+
+    backup = commands.add_parser("backup", help="consistent online backup of the SQLite database")
+    backup.add_argument("file", type=Path)
 
     invite = commands.add_parser("invite", help="print a single-use invite link")
     invite.add_argument("--role", action="append", required=True)
@@ -96,6 +100,16 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        target = await backup.backup(settings.database_url, args.file)
+    except backup.BackupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"已备份到 {target}（{target.stat().st_size // 1024} KB）。")
+    return 0
+
+
 async def _bot_username(settings: Settings) -> str | None:
     if settings.bot_token is None:
         return None
@@ -111,7 +125,7 @@ async def _bot_username(settings: Settings) -> str | None:
 def _command(args: argparse.Namespace) -> Command:
     if args.command == "user":
         return cmd_user_add
-    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite}[args.command]
+    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "backup": cmd_backup}[args.command]
 
 
 def main(argv: list[str] | None = None) -> int:

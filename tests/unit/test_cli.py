@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,16 @@ def test_an_unmigrated_database_is_named(
     monkeypatch.setenv("DUBAN_BOT_TOKEN", "123:abc")
     assert main(["run"]) == 2
     assert "duban db upgrade" in capsys.readouterr().err
+
+
+def test_backup_copies_the_database_and_refuses_to_overwrite(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["user", "add", "--name", "王主任", "--role", "admin"])
+    target = tmp_path / "copy.db"
+    assert main(["backup", str(target)]) == 0
+    assert "已备份到" in capsys.readouterr().out
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT name FROM people").fetchall() == [("王主任",)]
+    assert main(["backup", str(target)]) == 2
+    assert "不会覆盖" in capsys.readouterr().err
