@@ -94,7 +94,7 @@ async def assigned_reply(ctx: Ctx, request: AssignRequest) -> Reply:
 
 async def cancel(ctx: Ctx, args: str) -> list[Reply]:
     if await ctx.state.get() is None:
-        return [ctx.reply("nothing_to_cancel")]
+        return [ctx.refuse("nothing_to_cancel")]
     await ctx.state.clear()
     return [ctx.reply("form_cancelled")]
 

@@ -76,6 +76,10 @@ class Ctx:
     def reply(self, key: str, **values: Any) -> Reply:
         return Reply(self.say(key, **values))
 
+    def refuse(self, key: str, **values: Any) -> Reply:
+        """An answer that says nothing was done (bad input, not allowed, not understood)."""
+        return Reply(self.say(key, **values), error=True)
+
 
 def describe(lang: str, error: DubanError) -> Html:
     """An error in the person's language, with field, role and status names translated."""
