@@ -8,11 +8,24 @@ from typing import Any
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from sqlalchemy import delete
 
+from config.settings import Settings
 from storage.db import Database
 from storage.models import ChatState, utcnow
+
+
+def form_storage(settings: Settings, db: Database) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Redis when `DUBAN_REDIS_URL` is set (several copies share forms and handle one chat's
+    updates in order between them), else the database and in-process ordering."""
+    if settings.redis_url:
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(prefix="duban", with_destiny=True))
+        return storage, RedisEventIsolation(storage.redis, key_builder=storage.key_builder)
+    return SqlStorage(db), SimpleEventIsolation()
 
 
 def _key(key: StorageKey) -> str:

@@ -111,6 +111,7 @@ class Service:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.fsm.close()  # the form storage (Redis connections)
         await self._close()
 
     async def _close(self) -> None:
