@@ -33,5 +33,9 @@ check: $(STAMP)
 
 test: lint check
 
+# Figures, not pass/fail: writes bench/results.json and prints the table README shows.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) build *.egg-info
