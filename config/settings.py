@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     catch_up_grace_hours: float = Field(24, ge=0)
     summary_cron: str = "30 8 * * mon"
     invite_ttl_days: int = Field(7, ge=1, le=365)
+    # Files sent to the bot for import; the Bot API lets bots download up to 20 MB.
+    import_max_mb: float = Field(5, gt=0, le=20)
 
     send_rate: float = Field(25, gt=0, le=1000)
     dispatch_interval_seconds: float = Field(5, gt=0, le=3600)

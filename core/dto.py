@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.enums import Role, Status
-from storage.models import Person, Task, TaskUpdate
+from storage.models import Guideline, Person, Task, TaskUpdate
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,23 @@ class UpdateView:
 class TaskDetail:
     task: TaskView
     history: tuple[UpdateView, ...]
+
+
+@dataclass(frozen=True)
+class GuidelineView:
+    """A 申报指南 window: opens, official deadline, the county's internal deadline."""
+
+    id: int
+    name: str
+    level: str | None  # national, province, city, county
+    department: str | None
+    opens_at: datetime | None
+    deadline_at: datetime
+    internal_due_at: datetime
+    link: str | None
+
+    @classmethod
+    def of(cls, row: Guideline) -> GuidelineView:
+        return cls(id=row.id, name=row.name, level=row.level, department=row.department,
+                   opens_at=row.opens_at, deadline_at=row.deadline_at,
+                   internal_due_at=row.internal_due_at, link=row.link)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo
 
-from core.dto import PersonView, TaskDetail, TaskView, UpdateView
+from core.dto import GuidelineView, PersonView, TaskDetail, TaskView, UpdateView
 from core.enums import Role, Status
 from core.permissions import can_update
 from core.replies import Action, Button
@@ -200,3 +200,26 @@ def _blocks(text: str) -> list[str]:
 def _amount(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
+
+
+def guideline_card(look: Look, guideline: GuidelineView, indent: str = "") -> Html:
+    """Name; level and department; opening; official and internal deadline; link. With an
+    `indent`, the lines after the first stay with it when a long list is split."""
+    lang = look.lang
+    lines: list[str] = [t(lang, "guideline.title", name=guideline.name)]
+    about: list[str] = [t(lang, f"level.{guideline.level}")] if guideline.level else []
+    about += [escape(guideline.department)] if guideline.department else []
+    if about:
+        lines.append(" · ".join(about))
+    if guideline.opens_at is not None:
+        lines.append(t(lang, "guideline.opens", date=_moment(look, guideline.opens_at, 0)))
+    for key, at in (("guideline.deadline", guideline.deadline_at),
+                    ("guideline.internal", guideline.internal_due_at)):
+        lines.append(t(lang, key, date=_moment(look, at), left=due_phrase(look, at)))
+    if guideline.link:
+        lines.append(t(lang, "guideline.link", link=guideline.link))
+    return Html(f"\n{indent}".join(lines))
+
+
+def _moment(look: Look, at: datetime, default_hour: int = 18) -> str:
+    return fmt_date(look, at, with_time=shows_time(look, at, default_hour))

@@ -1,4 +1,4 @@
-"""The `duban` command line: run the service, migrate, add people, invite."""
+"""The `duban` command line: run the service, migrate, add people, invite, import files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from bot.telegram.factory import create_bot
 from config.logging import setup_logging
 from config.settings import Settings, SettingsError, load_settings
 from core.chat.context import describe
+from core.chat.imports import rejection_text, result_text
 from core.enums import Channel
 from core.errors import DubanError
+from core.importing.problems import FileRejected
 from core.people import parse_role
 from core.texts import plain
 from core.views import roles_text
@@ -53,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print a single-use invite link")
     invite.add_argument("--role", action="append", required=True)
     invite.add_argument("--name", required=True)
+
+    imports = commands.add_parser(
+        "import", help="import guidelines (.ics/.csv/.xlsx), a roster or a task sheet")
+    imports.add_argument("file", type=Path)
     return parser
 
 
@@ -122,10 +128,30 @@ async def _bot_username(settings: Settings) -> str | None:
         await bot.session.close()
 
 
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when imported, 1 when the file was rejected (every mistake printed)."""
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"无法读取文件 {args.file}：{error.strerror}", file=sys.stderr)
+        return 2
+    core = await open_core(settings)
+    try:
+        result = await core.imports.run(None, args.file.name, data, Channel.CLI)
+    except FileRejected as rejected:
+        print(plain(rejection_text(settings.language, rejected)), file=sys.stderr)
+        return 1
+    finally:
+        await core.db.dispose()
+    print(plain(result_text(settings.language, result)))
+    return 0
+
+
 def _command(args: argparse.Namespace) -> Command:
     if args.command == "user":
         return cmd_user_add
-    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "backup": cmd_backup}[args.command]
+    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "backup": cmd_backup,
+            "import": cmd_import}[args.command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,9 +50,18 @@ async def mark_missed(core: Core) -> None:
     core.outbox_signal.wake()
 
 
+async def announce_openings(core: Core) -> None:
+    """Tell admins and subscribers about guideline windows that have just opened."""
+    count = await core.guidelines.announce_openings()
+    if count:
+        log.info("%d guideline opening notices enqueued", count)
+
+
 JOBS: list[PeriodicJob] = [
     PeriodicJob("mark_missed", mark_missed, lambda core: IntervalTrigger(minutes=10),
                 run_at_start=True),
+    PeriodicJob("announce_openings", announce_openings,
+                lambda core: IntervalTrigger(minutes=5), run_at_start=True),
 ]
 
 

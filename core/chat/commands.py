@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from core.chat import forms
+from core.chat import forms, imports
 from core.chat.context import Ctx
+from core.chat.guidelines import guidelines
 from core.chat.report import apply_report, parse_report, recorded
 from core.enums import Role
 from core.errors import InputError
@@ -72,12 +73,13 @@ async def assign(ctx: Ctx, args: str) -> list[Reply]:
     if not args.strip():
         return await forms.start_assign(ctx)
     fields = split_fields(args)
-    if len(fields) < 3 or len(fields) > 6:
+    if len(fields) < 3 or len(fields) > 7:
         raise InputError("assign_usage")
-    fields += [""] * (6 - len(fields))
-    official, due, title, leader, funding, enterprise = fields
+    fields += [""] * (7 - len(fields))
+    official, due, title, leader, funding, enterprise, guideline = fields
     request = AssignRequest(official=official, due=due, title=title, leader=leader or None,
-                            funding=funding or None, enterprise=enterprise or None)
+                            funding=funding or None, enterprise=enterprise or None,
+                            guideline=guideline or None)
     return [await assigned_reply(ctx, request)]
 
 
@@ -170,9 +172,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("task", task, None, "help.task"),
     Command("report", report, None, "help.report"),
     Command("summary", summary, Permission.SUMMARY, "help.summary"),
+    Command("guidelines", guidelines, None, "help.guidelines"),
     Command("assign", assign, Permission.ASSIGN, "help.assign"),
     Command("edit", edit, Permission.EDIT_TASK, "help.edit"),
     Command("invite", invite, Permission.INVITE, "help.invite"),
+    Command("import", imports.usage, Permission.IMPORT, "help.import"),
     Command("cancel", cancel, None, None),
 )}
 
@@ -180,6 +184,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 WORDS = {
     "任务": "tasks", "我的任务": "tasks", "汇报": "report", "进度": "report", "汇总": "summary",
     "帮助": "help", "取消": "cancel", "tasks": "tasks", "help": "help", "summary": "summary",
+    "指南": "guidelines", "申报指南": "guidelines", "guidelines": "guidelines",
 }
 
 

@@ -90,4 +90,6 @@ def describe(lang: str, error: DubanError) -> Html:
         values["role_label"] = t(lang, f"role.{Role(values['role']).value}")
     if "status" in values:
         values["status_label"] = t(lang, f"status.{Status(values['status']).value}")
+    if "kind" in values:
+        values["kind_label"] = t(lang, f"import_kind.{values['kind']}")
     return t(lang, error.key, **values)

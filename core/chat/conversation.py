@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.chat import commands, forms
+from core.chat import commands, forms, imports
 from core.chat.context import Ctx, FormState, Speaker, describe
 from core.chat.report import recorded, reply_note
 from core.dto import PersonView
@@ -57,6 +57,19 @@ class Conversation:
             return await self._route(ctx, text, command, args, reply_to_task)
         except DubanError as error:
             return [Reply(describe(ctx.lang, error), error=True)]
+
+    async def document(
+        self, speaker: Speaker, upload: imports.Upload, state: FormState
+    ) -> list[Reply]:
+        """A file sent to the bot: an import, for those who may import."""
+        person = await self.core.people.by_channel(speaker.channel, speaker.external_id)
+        if person is None:
+            return await self._stranger(speaker, None, "")
+        await self._note_contact(person, speaker)
+        try:
+            return await imports.receive(Ctx(self.core, person, speaker, state), upload)
+        except DubanError as error:
+            return [Reply(describe(person.language, error))]
 
     async def press(self, speaker: Speaker, data: str, state: FormState) -> list[Reply]:
         person = await self.core.people.by_channel(speaker.channel, speaker.external_id)

@@ -11,9 +11,9 @@ import re
 from types import ModuleType
 from typing import Any
 
-from core.texts import en, zh
+from core.texts import en, guidelines, zh
 
-FEATURES: list[ModuleType] = []
+FEATURES: list[ModuleType] = [guidelines]
 
 
 def _catalog(base: dict[str, str], attribute: str) -> dict[str, str]:
