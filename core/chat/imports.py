@@ -78,7 +78,8 @@ def rejection_text(lang: str, rejected: FileRejected) -> Html:
 
 
 def _where(lang: str, problem: Problem) -> Html:
-    where = t(lang, "import_where_row", row=problem.row) if problem.row else Html("")
+    unit = "import_where_event" if problem.event else "import_where_row"
+    where = t(lang, unit, row=problem.row) if problem.row else Html("")
     if problem.sheet:
         where = t(lang, "import_where_sheet", sheet=problem.sheet, where=where)
     if problem.column:

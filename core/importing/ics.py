@@ -27,6 +27,8 @@ PROPERTIES = {"guideline": "SUMMARY", "opens": "DTSTART", "deadline": "DTEND", "
               "department": "ORGANIZER", "key": "UID", "level": "CATEGORIES"}
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RECURRENCE-ID")
+EXAMPLES = {"DTSTART": "20270315T170000 / 20270315", "RRULE": "FREQ=YEARLY",
+            "DURATION": "P30D / PT2H"}
 
 
 def read_ics(data: bytes, reading: Reading) -> tuple[list[Entry[GuidelineRecord]], list[Problem]]:
@@ -47,7 +49,7 @@ def read_ics(data: bytes, reading: Reading) -> tuple[list[Entry[GuidelineRecord]
             record = _record(event, reading)
         except InputError as error:
             column = error.values.get("property") or PROPERTIES.get(error.field or "")
-            problems.append(Problem(line, error, column))
+            problems.append(Problem(line, error, column, event=True))
             continue
         entry = Entry(line or 0, record)
         if "RECURRENCE-ID" in event:
@@ -55,7 +57,7 @@ def read_ics(data: bytes, reading: Reading) -> tuple[list[Entry[GuidelineRecord]
         elif record.key in masters:
             first = masters[record.key].row
             problems.append(Problem(line, InputError("duplicate_row", row=first,
-                                                     what=record.key), "UID"))
+                                                     what=record.key), "UID", event=True))
         else:
             masters[record.key] = entry
     for entry in moved:  # an occurrence moved in the calendar app replaces the rule's one
@@ -74,7 +76,8 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
     for name, _ in event.errors:
         if name in _TIMES:
             field = "opens" if name in ("DTSTART", "RRULE") else "deadline"
-            raise InputError("ics_value", field=field, property=name, value=str(event[name]))
+            raise InputError("ics_value", field=field, property=name, value=str(event[name]),
+                             example=EXAMPLES.get(name, EXAMPLES["DTSTART"]))
     with about("opens"):
         if "DTSTART" not in event:
             raise InputError("ics_missing", property="DTSTART")
@@ -130,14 +133,16 @@ def _next_occurrence(event: icalendar.Event, deadline: datetime, reading: Readin
     try:
         rule = rrulestr(rule_text, dtstart=first)
     except (ValueError, TypeError):
-        raise InputError("ics_value", property="RRULE", value=rule_text) from None
+        raise InputError("ics_value", property="RRULE", value=rule_text,
+                         example=EXAMPLES["RRULE"]) from None
     # An occurrence starting after this moment has its deadline still ahead.
     since = reading.now - (deadline - _local(start, reading, time()))
     since = (since.astimezone(first.tzinfo) if first.tzinfo
              else since.astimezone(reading.tz).replace(tzinfo=None))
     occurrence: datetime | None = rule.after(since) or rule.before(since, inc=True)
     if occurrence is None:
-        raise InputError("ics_value", property="RRULE", value=rule_text)
+        raise InputError("ics_value", property="RRULE", value=rule_text,
+                         example=EXAMPLES["RRULE"])
     return occurrence - first
 
 

@@ -16,6 +16,7 @@ class Problem:
     error: DubanError
     column: str | None = None
     sheet: str | None = None
+    event: bool = False  # `row` is the line an .ics event begins on
 
 
 class FileRejected(InputError):

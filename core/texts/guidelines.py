@@ -69,6 +69,7 @@ ZH: dict[str, str] = {
     "import_rejected": "❌ 文件「{name}」有 {count} 处错误，没有导入任何内容：",
     "import_problem": "• {where}：{message}",
     "import_where_row": "第 {row} 行",
+    "import_where_event": "第 {row} 行起的日程",
     "import_where_sheet": "「{sheet}」表{where}",
     "import_where_column": "{where}「{column}」",
     "import_more": "……另有 {count} 处错误未列出。",
@@ -80,7 +81,7 @@ ZH: dict[str, str] = {
     "not_a_number": "{field}「{value}」应为数字，例如 123456789。",
     "person_id_taken": "{field}「{value}」已属于 {name}，不能再给另一人。",
     "ics_missing": "日程缺少 {property}。",
-    "ics_value": "{property}「{value}」格式不正确，例如应写成 20270315T170000、20270315 或 FREQ=YEARLY。",
+    "ics_value": "{property}「{value}」格式不正确，应写成 {example} 这样。",
 }
 
 EN: dict[str, str] = {
@@ -148,6 +149,7 @@ EN: dict[str, str] = {
     "import_rejected": "❌ \"{name}\" has {count} mistake(s); nothing was imported:",
     "import_problem": "• {where}: {message}",
     "import_where_row": "row {row}",
+    "import_where_event": "the event from line {row}",
     "import_where_sheet": "sheet \"{sheet}\" {where}",
     "import_where_column": "{where} \"{column}\"",
     "import_more": "… and {count} more.",
@@ -159,5 +161,5 @@ EN: dict[str, str] = {
     "not_a_number": "{field} \"{value}\" must be a number, e.g. 123456789.",
     "person_id_taken": "{field} \"{value}\" already belongs to {name}.",
     "ics_missing": "The event has no {property}.",
-    "ics_value": "{property} \"{value}\" is malformed; e.g. 20270315T170000, 20270315 or FREQ=YEARLY.",
+    "ics_value": "{property} \"{value}\" is malformed; write it like {example}.",
 }
