@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 import openpyxl
@@ -43,9 +43,9 @@ def csv_file(rows: Rows, encoding: str = "utf-8") -> bytes:
     return buffer.getvalue().encode(encoding)
 
 
-def serial(at: datetime) -> int:
+def serial(day: date) -> int:
     """An Excel date serial number, as a date cell that lost its format holds it."""
-    return int(to_excel(at))
+    return int(to_excel(day))
 
 
 # Row 1 a merged title, row 2 blank, the header in row 3, a blank row inside the table, a
@@ -54,12 +54,12 @@ GUIDELINE_ROWS: Rows = [
     ["2027年度科技项目申报指南汇总表"],
     [],
     ["序号", "指南名称", "级别", "主管部门", "开始日期", "截止日期", "链接"],
-    [1, "国家重点研发计划", "国家", "科技部", datetime(2027, 1, 4), datetime(2027, 3, 15),
+    [1, "国家重点研发计划", "国家", "科技部", date(2027, 1, 4), date(2027, 3, 15),
      "https://service.most.gov.cn/kjjh_tztg_all/"],
     [],
     [2, "省重点研发计划", "省级", "省科技厅", "2027/01/05", "2027年2月10日",
      "https://kjt.example.gov.cn/tz/1.html"],
-    [3, "省自然科学基金", "省", None, "2027-01-06", serial(datetime(2027, 2, 26)), None],
+    [3, "省自然科学基金", "省", None, "2027-01-06", serial(date(2027, 2, 26)), None],
     [],
     ["注：1. 截止日期以正式通知为准；2. 县内截止日期为正式截止前5个工作日。"],
     ["制表人：王主任"],
@@ -81,7 +81,7 @@ TASK_ROWS: Rows = [
     ["2027年度项目申报包抓责任表"],
     ["填报单位：县科技局"],
     ["序号", "项目名称", "申报单位", "责任人", "包抓领导", "截止日期", "争取资金（万元）", "指南"],
-    [1, "智能装备研发", "某某科技", "李明", "张副局长", datetime(2027, 1, 20), 50, None],
+    [1, "智能装备研发", "某某科技", "李明", "张副局长", date(2027, 1, 20), 50, None],
     [2, "新材料中试", "某某新材", "孙丽", None, "2027年1月25日", "30万", None],
     [3, "重点研发申报", "某某科技", "李明", "钱副局长", None, 200, "国家重点研发计划"],
     ["合计", None, None, None, None, None, 280, None],

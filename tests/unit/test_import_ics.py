@@ -16,6 +16,7 @@ from core.chat.imports import rejection_text
 from core.clock import FrozenClock
 from core.dto import GuidelineView
 from core.enums import Channel, Saved
+from core.errors import InputError
 from core.importing.problems import FileRejected
 from core.texts import plain
 from storage.models import Guideline
@@ -44,7 +45,8 @@ async def test_time_zones_windows_escapes_folds_and_alarms(core: Core, staff: St
     async with core.db.read() as session:
         description = await session.scalar(
             select(Guideline.description).where(Guideline.id == national.id))
-    assert description == "申报通知详见 https://most.example.cn/tz/2027-1.html \n请各单位按时提交材料。"
+    assert description == ("申报通知详见 https://most.example.cn/tz/2027-1.html \n"
+                           "请各单位按时提交材料。")
 
     utc = found["省科技型中小企业评价"]  # a half-hour event: its start is the deadline
     assert utc.opens_at is None and utc.deadline_at == datetime(2027, 3, 10, 9, tzinfo=TZ)
@@ -119,8 +121,8 @@ async def test_a_broken_event_rejects_the_calendar_naming_its_line(
 
 
 async def test_not_a_calendar(core: Core, staff: Staff) -> None:
-    with pytest.raises(Exception, match="import_unreadable"):
+    with pytest.raises(InputError, match="import_unreadable"):
         await core.imports.run(staff.admin, "指南.ics", b"hello world", Channel.CLI)
-    empty = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n".encode()
-    with pytest.raises(Exception, match="import_empty"):
+    empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+    with pytest.raises(InputError, match="import_empty"):
         await core.imports.run(staff.admin, "指南.ics", empty, Channel.CLI)

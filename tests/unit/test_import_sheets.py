@@ -236,7 +236,8 @@ async def test_a_bad_date_rejects_the_whole_file_naming_row_and_column(
 
 
 async def test_a_missing_column_is_named(core: Core, staff: Staff) -> None:
-    rows: Rows = [["指南汇总"], ["指南名称", "级别", "主管部门"], ["国家重点研发计划", "国家", "科技部"]]
+    rows: Rows = [["指南汇总"], ["指南名称", "级别", "主管部门"],
+                  ["国家重点研发计划", "国家", "科技部"]]
     message = await rejected(core, staff, "指南.csv", csv_file(rows))
     assert "第 2 行：申报指南表头缺少必需的列：截止日期" in message
 
