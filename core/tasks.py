@@ -164,8 +164,11 @@ class Tasks:
         if "official_id" in changed:
             task.acknowledged_at = None
         task.updated_at = now
+        # Named as /edit names them (`due`, `official`), the way edits show in the history.
+        named = [name.removesuffix("_id").removesuffix("_at").removesuffix("_sought")
+                 for name in changed if name != "due_follows_guideline"] or ["due"]
         self._history(session, task, actor, channel, UpdateKind.EDITED, now,
-                      note="import: " + ", ".join(changed))
+                      note="import: " + ", ".join(named))
         self._audit(session, actor, channel, task, "task_import_update", now, changed=changed)
         await notices.task_edited(self.core, session, task, before, now)
         return Saved.UPDATED

@@ -1,4 +1,4 @@
-"""The `duban` command line: run the service, migrate, add people, invite, import files."""
+"""The `duban` command line: run the service, migrate, add people, invite, back up, import files."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class Conversation:
         try:
             return await imports.receive(Ctx(self.core, person, speaker, state), upload)
         except DubanError as error:
-            return [Reply(describe(person.language, error))]
+            return [Reply(describe(person.language, error), error=True)]
 
     async def press(self, speaker: Speaker, data: str, state: FormState) -> list[Reply]:
         person = await self.core.people.by_channel(speaker.channel, speaker.external_id)

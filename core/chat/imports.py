@@ -40,10 +40,9 @@ async def receive(ctx: Ctx, upload: Upload) -> list[Reply]:
     try:
         result = await ctx.core.imports.run(ctx.person, upload.filename, data, ctx.channel)
     except FileRejected as rejected:
-        text = rejection_text(ctx.lang, rejected)
-    else:
-        text = result_text(ctx.lang, result)
-    return [Reply(Html(part)) for part in split_message(text)]
+        parts = split_message(rejection_text(ctx.lang, rejected))
+        return [Reply(Html(part), error=True) for part in parts]
+    return [Reply(Html(part)) for part in split_message(result_text(ctx.lang, result))]
 
 
 async def usage(ctx: Ctx, args: str) -> list[Reply]:

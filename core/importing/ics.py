@@ -105,12 +105,21 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
 
 
 def _window(event: icalendar.Event, reading: Reading) -> tuple[datetime | None, datetime]:
-    start, end = event.start, event.end
+    try:
+        start, end = event.start, event.end
+    except ValueError:  # DTSTART a date, DTEND a time (or the other way round)
+        raise InputError("ics_window", field="deadline",
+                         property="DURATION" if "DURATION" in event else "DTEND") from None
+    start_at, end_at = _local(start, reading, time()), _local(end, reading, time())
+    if end_at < start_at:
+        shown = "%Y-%m-%d %H:%M" if isinstance(start, datetime) else "%Y-%m-%d"
+        raise InputError("opens_after_deadline", field="deadline",
+                         opens=start_at.astimezone(reading.tz).strftime(shown),
+                         deadline=end_at.astimezone(reading.tz).strftime(shown))
     if not isinstance(start, datetime):  # all-day: DTEND is the day after the last one
         last = max(start, end - timedelta(days=1))
-        opens = _local(start, reading, time()) if last > start else None
+        opens = start_at if last > start else None
         return opens, _local(last, reading, reading.due_time)
-    start_at, end_at = _local(start, reading, time()), _local(end, reading, time())
     if end_at - start_at >= timedelta(days=1):
         return start_at, end_at
     return None, start_at

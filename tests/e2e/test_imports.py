@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -71,9 +70,9 @@ async def test_others_are_refused_before_the_file_is_downloaded(
 
 @pytest.fixture
 async def small_limit(
-    fake: FakeTelegram, db_path: Path, staff: Staff
+    fake: FakeTelegram, database_url: str, staff: Staff
 ) -> AsyncIterator[Running]:
-    settings = make_settings(db_path, telegram_api_url=fake.base_url, import_max_mb=0.01)
+    settings = make_settings(database_url, telegram_api_url=fake.base_url, import_max_mb=0.01)
     running = await Running(fake, settings, None).start()
     yield running
     await running.stop()
@@ -100,9 +99,11 @@ async def marked_sent(running: Running) -> None:
 
 
 @pytest.fixture
-async def real_clock(fake: FakeTelegram, db_path: Path, staff: Staff) -> AsyncIterator[Running]:
+async def real_clock(
+    fake: FakeTelegram, database_url: str, staff: Staff
+) -> AsyncIterator[Running]:
     # Openings announced at midnight too, so the test does not depend on the hour it runs.
-    settings = make_settings(db_path, telegram_api_url=fake.base_url, reminder_time="00:00")
+    settings = make_settings(database_url, telegram_api_url=fake.base_url, reminder_time="00:00")
     running = Running(fake, settings, None)
     async with running.offline_core() as core:
         opened = datetime.now(TZ) - timedelta(minutes=2)

@@ -1,4 +1,5 @@
-"""The `duban` command line: bootstrap people, invite, refuse to start without what it needs."""
+"""The `duban` command line: bootstrap people, invite, import, refuse to start without what it
+needs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from duban.cli import main
 from tests.conftest import sqlite_url
+from tests.files import csv_file
 
 
 @pytest.fixture
@@ -82,3 +84,28 @@ def test_backup_copies_the_database_and_refuses_to_overwrite(
         assert copy.execute("SELECT name FROM people").fetchall() == [("王主任",)]
     assert main(["backup", str(target)]) == 2
     assert "不会覆盖" in capsys.readouterr().err
+
+
+def test_import_says_what_it_did_and_exits_nonzero_on_any_mistake(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = ["指南名称", "级别", "截止日期"]
+    good = tmp_path / "指南.csv"
+    good.write_bytes(csv_file([header, ["国家重点研发计划", "国家", "2030-03-15"],
+                               ["省重点研发计划", "省", "2030年2月10日"]], "gbk"))
+    assert main(["import", str(good)]) == 0
+    assert "申报指南：新增 2，更新 0，未变 0" in capsys.readouterr().out
+
+    bad = tmp_path / "坏指南.csv"
+    bad.write_bytes(csv_file([header, ["新指南", "国家", "2030-03-15"],
+                              ["省重点研发计划", "省", "2030-02-30"]]))
+    assert main(["import", str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert "第 3 行「截止日期」：日期「2030-02-30」不存在" in err
+    assert "没有导入任何内容" in err and out == ""
+    with sqlite3.connect(env) as database:
+        names = [row[0] for row in database.execute("SELECT name FROM guidelines ORDER BY id")]
+    assert names == ["国家重点研发计划", "省重点研发计划"]
+
+    assert main(["import", str(tmp_path / "没有这个文件.xlsx")]) == 2
+    assert "无法读取文件" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from storage.db import Database
 from storage.models import Base
 from tests.conftest import T0, Staff, make_settings
 from tests.fakes.telegram_text import EntityParseError, parse_html, utf16_len
+from tests.files import csv_file
 
 EXAMPLES = int(os.environ.get("DUBAN_FUZZ_EXAMPLES", "300"))
 SPEAKERS = [1001, 1002, 1003, 1004, 1005, 1006, 999_999]  # every role, then a stranger
@@ -37,10 +38,12 @@ fragments = st.sampled_from([
     "2026-02-30", "明天", "下周", "60", "60%", "150", "-5", "百分之六十", "已提交", "立项", "撤销",
     "#1", "1", "2", "99999", "<b>", "</i>", "&", "\"", "'", "\n", "  ", "😀", "截止", "提醒",
     "7d,1d", "2w", "30万", "abc", "责任人", "admin", "leader", "x" * 300, "已解决", "跳过",
+    "国家重点研发计划", "重点", "订阅", "退订",
 ])
 commands = st.sampled_from([
     "/start", "/help", "/tasks", "/task", "/report", "/summary", "/assign", "/edit", "/invite",
     "/cancel", "/unknown", "任务", "汇报", "汇总", "帮助", "取消", "/report@duban_test_bot",
+    "/guidelines", "指南", "/import",
 ])
 messages = st.one_of(
     st.builds(lambda c, parts: " ".join([c, *parts]), commands, st.lists(fragments, max_size=8)),
@@ -70,6 +73,8 @@ def world(runner: asyncio.Runner, database_url: str, tmp_path: Path) -> Iterator
 
     async def populate() -> None:
         staff = await Staff(core).create()
+        guidelines = [["指南名称", "截止日期"], ["国家重点研发计划", "2027-03-15"]]
+        await core.imports.run(staff.admin, "指南.csv", csv_file(guidelines), Channel.CLI)
         for title, official in (("高新技术企业认定", "李明"), ("创新平台", "孙丽")):
             request = AssignRequest(official, "2026-12-20", title, "张副局长", "50")
             await core.tasks.assign(staff.admin, request, Channel.CLI)

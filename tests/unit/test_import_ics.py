@@ -101,6 +101,8 @@ async def test_a_moved_occurrence_replaces_the_rules_one(core: Core, staff: Staf
     ("RRULE:FREQ=YEARLY", "RRULE:FREQ=SOMETIMES"),
     ("SUMMARY:市科技计划项目", "SUMMARY:"),
     ("URL:https://kjt.example.cn/pj", "URL:kjt.example.cn/pj"),
+    ("DTEND;VALUE=DATE:20270227", "DTEND:20270227T170000"),
+    ("DTEND:20270310T013000Z", "DTEND:20270301T013000Z"),
 ])
 async def test_a_broken_event_rejects_the_calendar_naming_its_line(
     core: Core, staff: Staff, broken: str, expected: str
