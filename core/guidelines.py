@@ -23,7 +23,6 @@ from storage.models import Guideline, Person
 if TYPE_CHECKING:
     from core.app import Core
 
-LEVELS = ("national", "province", "city", "county")
 LEVEL_WORDS = {
     "国家": "national", "国家级": "national", "中央": "national", "部级": "national",
     "national": "national",

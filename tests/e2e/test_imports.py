@@ -68,19 +68,10 @@ async def test_others_are_refused_before_the_file_is_downloaded(
     assert "没有未截止" in text_of(await ask(people.admin, "/guidelines"))
 
 
-@pytest.fixture
-async def small_limit(
-    fake: FakeTelegram, database_url: str, staff: Staff
-) -> AsyncIterator[Running]:
-    settings = make_settings(database_url, telegram_api_url=fake.base_url, import_max_mb=0.01)
-    running = await Running(fake, settings, None).start()
-    yield running
-    await running.stop()
-
-
 async def test_a_file_over_the_size_limit_is_not_downloaded(
-    small_limit: Running, people: People, fake: FakeTelegram
+    duban: Running, staff: Staff, people: People, fake: FakeTelegram
 ) -> None:
+    duban.core.settings.import_max_mb = 0.01
     rows: Rows = [["指南名称", "截止日期"]] + [[f"指南{n}", "2027-03-15"] for n in range(2000)]
     answer = text_of(await send_file(people.admin, "指南.csv", csv_file(rows)))
     assert "文件太大" in answer and "最多 0.01 MB" in answer
