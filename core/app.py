@@ -12,6 +12,7 @@ from core.importing.importer import Importer
 from core.invites import Invites
 from core.outbox import OutboxSignal
 from core.people import People
+from core.targets import Targets
 from core.tasks import Tasks
 from core.threads import Threads
 from storage.db import Database
@@ -32,3 +33,4 @@ class Core:
         self.threads = Threads(self)
         self.guidelines = Guidelines(self)
         self.imports = Importer(self)
+        self.targets = Targets(self)

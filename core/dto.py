@@ -72,6 +72,7 @@ class TaskView:
     created_at: datetime
     snoozed_until: datetime | None
     reminder_offsets: str | None
+    closed_at: datetime | None = None
 
     @property
     def closed(self) -> bool:
@@ -89,7 +90,7 @@ class TaskView:
             blocked=task.blocked, blocked_reason=task.blocked_reason,
             acknowledged_at=task.acknowledged_at, last_update_at=task.last_update_at,
             created_at=task.created_at, snoozed_until=task.snoozed_until,
-            reminder_offsets=task.reminder_offsets,
+            reminder_offsets=task.reminder_offsets, closed_at=task.closed_at,
         )
 
 

@@ -16,6 +16,7 @@ from core.dto import PersonView, TaskView
 from core.enums import Role
 from core.outbox import enqueue
 from core.replies import Reply
+from core.summary import messages as summary_messages
 from core.texts import t
 from core.views import Look, fmt_date, guideline_card, task_buttons, task_card
 from storage.models import OutboxItem, Person, PersonRole, Task
@@ -183,6 +184,7 @@ RENDERERS: dict[str, Renderer] = {
     "due_changed": _due_changed,
     "blocked": _blocked,
     "opening": _opening,
+    **summary_messages.RENDERERS,
 }
 
 

@@ -12,13 +12,14 @@ from core.chat import forms, imports
 from core.chat.context import Ctx
 from core.chat.guidelines import guidelines
 from core.chat.report import apply_report, parse_report, recorded
+from core.chat.targets import target
 from core.enums import Role
 from core.errors import InputError
 from core.parsing import parse_task_ref, split_fields
 from core.people import parse_role
 from core.permissions import Permission, has_permission, require
 from core.replies import Action, Button, Reply
-from core.summary import summary_replies
+from core.summary.messages import summary_replies
 from core.tasks import AssignRequest
 from core.texts import Html
 from core.views import fmt_date, roles_text, split_message, task_buttons, task_detail, task_line
@@ -145,7 +146,7 @@ async def report(ctx: Ctx, args: str) -> list[Reply]:
 
 async def summary(ctx: Ctx, args: str) -> list[Reply]:
     require(ctx.person, Permission.SUMMARY)
-    return await summary_replies(ctx.core, ctx.person)
+    return await summary_replies(ctx.core, ctx.person, args)
 
 
 async def edit(ctx: Ctx, args: str) -> list[Reply]:
@@ -173,6 +174,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("report", report, None, "help.report"),
     Command("summary", summary, Permission.SUMMARY, "help.summary"),
     Command("guidelines", guidelines, None, "help.guidelines"),
+    Command("target", target, Permission.SET_TARGETS, "help.target"),
     Command("assign", assign, Permission.ASSIGN, "help.assign"),
     Command("edit", edit, Permission.EDIT_TASK, "help.edit"),
     Command("invite", invite, Permission.INVITE, "help.invite"),
@@ -185,6 +187,7 @@ WORDS = {
     "任务": "tasks", "我的任务": "tasks", "汇报": "report", "进度": "report", "汇总": "summary",
     "帮助": "help", "取消": "cancel", "tasks": "tasks", "help": "help", "summary": "summary",
     "指南": "guidelines", "申报指南": "guidelines", "guidelines": "guidelines",
+    "目标": "target", "年度目标": "target",
 }
 
 

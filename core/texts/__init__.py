@@ -11,9 +11,9 @@ import re
 from types import ModuleType
 from typing import Any
 
-from core.texts import en, guidelines, zh
+from core.texts import en, guidelines, summary, zh
 
-FEATURES: list[ModuleType] = [guidelines]
+FEATURES: list[ModuleType] = [guidelines, summary]
 
 
 def _catalog(base: dict[str, str], attribute: str) -> dict[str, str]:

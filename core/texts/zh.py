@@ -46,7 +46,7 @@ TEXTS: dict[str, str] = {
     "help.task": "/task 12 — 任务详情和进展记录",
     "help.report": "/report 12 60 可研初稿完成 — 汇报进度（百分比或状态词：已提交、已推荐、立项）",
     "help.reply": "直接回复任何任务消息即可留言",
-    "help.summary": "/summary — 项目汇总",
+    "help.summary": "/summary — 项目汇总：三色、逾期、近 7 天变化、目标进度（局长、管理员可加领导姓名）",
     "help.assign": "/assign — 分配任务（引导填写）\n/assign 责任人 | 截止日期 | 项目名称 | 包抓领导 | 争取资金万元 | 申报单位 | 申报指南（截止日期留空则取指南的县内截止日期）",
     "help.edit": "/edit 12 截止 2026-12-25 — 修改任务（责任人、领导、截止、名称、单位、资金、提醒）",
     "help.invite": "/invite 责任人 李明 — 邀请人员",
@@ -177,12 +177,4 @@ TEXTS: dict[str, str] = {
     "menu.cancel": "退出当前填写",
     "notice.missed": "⚠️ 服务停机超过 {hours:g} 小时，有 {count} 条提醒已过时未发送。请用 /tasks 核对近期任务。",
     "digest_header": "您有 {count} 条提醒：",
-    # ---- summary ------------------------------------------------------------------------
-    "summary_header": "<b>📊 {scope}项目汇总</b>（{date}）",
-    "summary_scope_all": "全局",
-    "summary_scope_leader": "{name}分管",
-    "summary_counts": "共 {total} 项：{parts}",
-    "summary_overdue": "🔴 逾期 {count} 项",
-    "summary_none": "暂无任务。",
-    "summary_tasks": "<b>进行中</b>",
 }
