@@ -1,4 +1,5 @@
-"""The `duban` command line: run the service, migrate, add people, invite, back up, import files."""
+"""The `duban` command line: run the service, migrate, add people, invite, back up, import files,
+summaries, the Excel register and yearly targets."""
 
 from __future__ import annotations
 
@@ -16,13 +17,18 @@ from config.logging import setup_logging
 from config.settings import Settings, SettingsError, load_settings
 from core.chat.context import describe
 from core.chat.imports import rejection_text, result_text
-from core.enums import Channel
+from core.dto import PersonRef
+from core.enums import Channel, Role
 from core.errors import DubanError
+from core.export import export_register
 from core.importing.problems import FileRejected
 from core.people import parse_role
-from core.texts import plain
+from core.summary.data import gather
+from core.summary.messages import look_for
+from core.summary.render import metric_label, summary_html, target_line
+from core.texts import plain, t
 from core.views import roles_text
-from duban.runtime import StartupError, learn_username, open_core, serve
+from duban.runtime import StartupError, learn_username, open_core, send_summary_now, serve
 from storage import backup, migrate
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -59,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     imports = commands.add_parser(
         "import", help="import guidelines (.ics/.csv/.xlsx), a roster or a task sheet")
     imports.add_argument("file", type=Path)
+
+    summary = commands.add_parser("summary", help="print (or send) the summary now")
+    summary.add_argument("--leader", help="one leader's portfolio instead of the bureau")
+    summary.add_argument("--send", action="store_true",
+                         help="send it now: to the director and each leader (or to --leader), "
+                              "and to the group robots")
+
+    export = commands.add_parser("export", help="write every task and update to an Excel file")
+    export.add_argument("file")
+
+    target = commands.add_parser("target", help="yearly targets").add_subparsers(
+        dest="target_command", required=True)
+    target_set = target.add_parser("set", help="set a target (and a manual metric's actual)")
+    target_set.add_argument("metric", help="争取资金, 立项数 or any other metric name")
+    target_set.add_argument("value")
+    target_set.add_argument("actual", nargs="?", help="the actual so far (manual metrics)")
+    target_list = target.add_parser("list", help="the year's targets with progress")
+    target_delete = target.add_parser("delete", help="remove a target")
+    target_delete.add_argument("metric")
+    for sub in (target_set, target_list, target_delete):
+        sub.add_argument("--year", type=int)
     return parser
 
 
@@ -147,11 +174,60 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        leader = (await core.people.find(args.leader, "leader", Role.LEADER)
+                  if args.leader else None)
+        if args.send:
+            print(await send_summary_now(settings, core, leader))
+            return 0
+        look = look_for(core, settings.language)
+        scope = PersonRef(leader.id, leader.name) if leader else None
+        print(plain(summary_html(look, await gather(core, look, scope))))
+    finally:
+        await core.db.dispose()
+    return 0
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        register = await export_register(core, look_for(core, settings.language))
+    finally:
+        await core.db.dispose()
+    await asyncio.to_thread(Path(args.file).write_bytes, register.data)
+    print(f"已导出 {register.tasks} 项任务、{register.updates} 条进展记录：{args.file}")
+    return 0
+
+
+async def cmd_target(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    lang = settings.language
+    try:
+        targets = core.targets
+        year = args.year or targets.this_year()
+        if args.target_command == "set":
+            progress = await targets.set_target(None, args.metric, args.value, args.actual,
+                                                year, Channel.CLI)
+            print(plain(t(lang, "target_set", year=year, line=target_line(lang, progress))))
+        elif args.target_command == "delete":
+            key = await targets.delete(None, args.metric, year, Channel.CLI)
+            print(plain(t(lang, "target_deleted", year=year, label=metric_label(lang, key))))
+        else:
+            lines = [target_line(lang, p) for p in await targets.progress(year)]
+            print(plain("\n".join(lines) or t(lang, "targets_none", year=year)))
+    finally:
+        await core.db.dispose()
+    return 0
+
+
 def _command(args: argparse.Namespace) -> Command:
     if args.command == "user":
         return cmd_user_add
     return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "backup": cmd_backup,
-            "import": cmd_import}[args.command]
+            "import": cmd_import, "summary": cmd_summary, "export": cmd_export,
+            "target": cmd_target}[args.command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,12 @@ import os
 import secrets
 import signal
 import socket
+import time
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import AiogramError, TelegramNetworkError, TelegramUnauthorizedError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import func, select
 
 from bot.telegram.factory import create_bot, create_dispatcher
 from bot.telegram.menu import register_menu
@@ -21,15 +23,20 @@ from bot.telegram.sender import TelegramSender
 from config.settings import Settings
 from core.app import Core
 from core.clock import Clock
+from core.dto import PersonView
+from core.summary.messages import enqueue_run
 from scheduler.dispatch import OutboxDispatcher
 from scheduler.jobs import build_scheduler
+from scheduler.robots import push_summary
 from storage.db import Database
 from storage.migrate import schema_is_current
+from storage.models import OutboxItem
 
 log = logging.getLogger("duban")
 
 NO_TOKEN = ("未设置 DUBAN_BOT_TOKEN：请向 @BotFather 申请机器人令牌，写入 .env"
             "（DUBAN_BOT_TOKEN=...）后重试；不用账号试用请运行 duban console")
+SEND_DEADLINE = 120.0
 NOT_MIGRATED = "数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）"
 
 
@@ -117,6 +124,54 @@ class Service:
     async def _close(self) -> None:
         await self.bot.session.close()
         await self.core.db.dispose()
+
+
+async def send_summary_now(settings: Settings, core: Core, leader: PersonView | None) -> str:
+    """`duban summary --send`: store the summaries as a run of their own, push the bureau's to
+    the group robots, and send the stored messages from this process (a running service may
+    send some of them too: leases keep each to once). Returns what happened, in a few lines."""
+    run_at = core.clock.now()
+    run_key = f"now:{run_at.isoformat()}"
+    people = await enqueue_run(core, run_key, run_at, only=leader)
+    robots = await push_summary(core, run_key) if leader is None else {}
+    lines = [f"已生成 {people} 人的汇总。"]
+    if robots:
+        lines.append(f"群机器人：{sum(robots.values())}/{len(robots)} 个已发送。")
+    if settings.bot_token is None:
+        lines.append("未设置 DUBAN_BOT_TOKEN：消息已存入发送队列，"
+                     "由运行中的服务（duban run）发送。")
+        return "\n".join(lines)
+    bot = create_bot(settings)
+    try:
+        outbox = OutboxDispatcher(core, [TelegramSender(bot)], worker=worker_id())
+        counts = await _send_run(core, outbox, run_key)
+    finally:
+        await bot.session.close()
+    lines.append(f"已发送 {counts.get('sent', 0)} 条消息。")
+    if counts.get("failed"):
+        lines.append(f"{counts['failed']} 条发送失败，详见日志。")
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    if waiting:
+        lines.append(f"{waiting} 条稍后发送（免打扰时段或重试中），由运行中的服务完成。")
+    return "\n".join(lines)
+
+
+async def _send_run(core: Core, outbox: OutboxDispatcher, run_key: str) -> dict[str, int]:
+    """Dispatch until the run's rows are all done, or SEND_DEADLINE; their count by status."""
+    rows = OutboxItem.dedupe_key.like(f"summary:{run_key}:%")
+    deadline = time.monotonic() + SEND_DEADLINE
+    while True:
+        claimed = await outbox.dispatch_due()
+        async with core.db.read() as session:
+            counts = dict((await session.execute(
+                select(OutboxItem.status, func.count()).where(rows)
+                .group_by(OutboxItem.status))).tuples().all())
+        if not counts.get("pending") and not counts.get("sending"):
+            return counts
+        if time.monotonic() > deadline:
+            return counts
+        if not claimed:
+            await asyncio.sleep(1.0)
 
 
 async def serve(settings: Settings) -> None:

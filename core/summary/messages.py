@@ -80,6 +80,12 @@ async def register_reply(core: Core, look: Look) -> Reply:
     return Reply(caption, attachment=Attachment(name, register.data, kind="document"))
 
 
+async def bureau_html(core: Core) -> Html:
+    """The whole bureau's summary in the default language: what group robots are sent."""
+    look = look_for(core, core.settings.language)
+    return summary_html(look, await gather(core, look, None))
+
+
 # ---- scheduled runs ----------------------------------------------------------------------------
 
 async def recipients(core: Core, leader: PersonView | None = None) -> list[Recipient]:
