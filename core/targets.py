@@ -92,7 +92,10 @@ def metric_key(text: str) -> str:
 
 def parse_quantity(text: str, field: str) -> Decimal:
     """`5000`, `5000万元`, `20项`, `15家` → Decimal."""
-    return parse_amount(normalize(text).rstrip(_COUNT_UNITS), field)
+    try:
+        return parse_amount(normalize(text).rstrip(_COUNT_UNITS), field)
+    except InputError:
+        raise InputError("quantity_invalid", field=field, value=text) from None
 
 
 class Targets:

@@ -27,7 +27,7 @@ DELETE_WORDS = {"删除", "delete", "remove"}
 async def target(ctx: Ctx, args: str) -> list[Reply]:
     words = normalize(args).split()
     year = None
-    if len(words) > 1 and (match := _YEAR.match(words[0])):
+    if words and (match := _YEAR.match(words[0])):
         year, words = int(match[1]), words[1:]
     if not words:
         return [await _progress(ctx, year)]
