@@ -131,7 +131,7 @@ async def send_summary_now(settings: Settings, core: Core, leader: PersonView | 
     the group robots, and send the stored messages from this process (a running service may
     send some of them too: leases keep each to once). Returns what happened, in a few lines."""
     run_at = core.clock.now()
-    run_key = f"now:{run_at.isoformat()}"
+    run_key = f"now:{run_at.isoformat()}:{secrets.token_hex(3)}"  # every call is a run
     people = await enqueue_run(core, run_key, run_at, only=leader)
     robots = await push_summary(core, run_key) if leader is None else {}
     lines = [f"已生成 {people} 人的汇总。"]
@@ -163,9 +163,9 @@ async def _send_run(core: Core, outbox: OutboxDispatcher, run_key: str) -> dict[
     while True:
         claimed = await outbox.dispatch_due()
         async with core.db.read() as session:
-            counts = dict((await session.execute(
-                select(OutboxItem.status, func.count()).where(rows)
-                .group_by(OutboxItem.status))).tuples().all())
+            result = await session.execute(
+                select(OutboxItem.status, func.count()).where(rows).group_by(OutboxItem.status))
+            counts: dict[str, int] = dict(result.all())
         if not counts.get("pending") and not counts.get("sending"):
             return counts
         if time.monotonic() > deadline:
