@@ -6,6 +6,8 @@ holds back the text."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,8 @@ from storage.queries import insert_ignore
 
 if TYPE_CHECKING:
     from core.app import Core
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,23 @@ async def summary_replies(core: Core, person: PersonView, leader_name: str = "")
     look = look_for(core, person.language)
     summary = await gather(core, look, recipient.leader)
     replies = [Reply(Html(part)) for part in split_message(summary_html(look, summary))]
-    replies.append(await chart_reply(look, summary))
+    attachments = [chart_reply(look, summary)]
     if person.sees_everything and recipient.leader is None:
-        replies.append(await register_reply(core, look))
+        attachments.append(register_reply(core, look))
+    for making in attachments:
+        if (attachment := await _attachment(making)) is not None:
+            replies.append(attachment)
     return replies
+
+
+async def _attachment(making: Awaitable[Reply]) -> Reply | None:
+    """A chart or register that cannot be made must not hold back the text, nor (in the
+    outbox) anybody else's messages: it is logged and left out."""
+    try:
+        return await making
+    except Exception:
+        log.exception("a summary attachment could not be made")
+        return None
 
 
 async def chart_reply(look: Look, summary: Summary) -> Reply:
@@ -89,7 +106,7 @@ async def bureau_html(core: Core) -> Html:
 # ---- scheduled runs ----------------------------------------------------------------------------
 
 async def recipients(core: Core, leader: PersonView | None = None) -> list[Recipient]:
-    """Each director gets the bureau; each other leader with tasks this year their portfolio.
+    """Each director gets the bureau; each other leader with open tasks their portfolio.
     `leader` alone: only that leader's portfolio, to them."""
     if leader is not None:
         return [Recipient(leader, PersonRef(leader.id, leader.name))]
@@ -108,6 +125,10 @@ async def enqueue_run(core: Core, run_key: str, run_at: datetime,
     """Store one run's summaries in the outbox, once: the run is claimed in `job_runs` in the
     same transaction, so a second run, a restart or another copy adds nothing. Returns how many
     people the run was stored for (0: done before)."""
+    claim_key = f"summary:{run_key}"
+    async with core.db.read() as session:
+        if await session.get(JobRun, claim_key) is not None:
+            return 0  # the common case of a restart after the run: no need to word it all
     rows = []
     for recipient in await recipients(core, only):
         look = look_for(core, recipient.person.language)
@@ -116,7 +137,7 @@ async def enqueue_run(core: Core, run_key: str, run_at: datetime,
     settings = core.settings
     send_at = after_quiet_hours(run_at, settings.tz, settings.quiet_hours)
     async with core.db.write() as session:
-        claim = {"run_key": f"summary:{run_key}", "owner": "summary", "created_at": run_at}
+        claim = {"run_key": claim_key, "owner": "summary", "created_at": run_at}
         if not await insert_ignore(session, JobRun, [claim], ["run_key"]):
             return 0
         for recipient, parts in rows:
@@ -145,7 +166,10 @@ async def _text(core: Core, look: Look, person: PersonView, item: OutboxItem,
 
 async def _chart(core: Core, look: Look, person: PersonView, item: OutboxItem,
                  task: TaskView | None) -> Reply | None:
-    leader_id = item.payload.get("leader_id")
+    return await _attachment(_chart_of(core, look, item.payload.get("leader_id")))
+
+
+async def _chart_of(core: Core, look: Look, leader_id: int | None) -> Reply:
     leader = None
     if leader_id is not None:
         view = await core.people.get(int(leader_id))
@@ -155,7 +179,7 @@ async def _chart(core: Core, look: Look, person: PersonView, item: OutboxItem,
 
 async def _register(core: Core, look: Look, person: PersonView, item: OutboxItem,
                     task: TaskView | None) -> Reply | None:
-    return await register_reply(core, look)
+    return await _attachment(register_reply(core, look))
 
 
 RENDERERS = {"summary": _text, "summary_chart": _chart, "summary_export": _register}
