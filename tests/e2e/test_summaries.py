@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -155,10 +154,10 @@ async def test_summary_for_each_role(
 
 
 async def test_duban_summary_send(
-    bureau: Staff, core: Core, fake: FakeTelegram, people: People, db_path: Path,
+    bureau: Staff, core: Core, fake: FakeTelegram, people: People, database_url: str,
     clock: FrozenClock,
 ) -> None:
-    settings = make_settings(db_path, telegram_api_url=fake.base_url)
+    settings = make_settings(database_url, telegram_api_url=fake.base_url)
     sender = Core(settings, core.db, clock)
     report = await send_summary_now(settings, sender, None)
     assert report.splitlines()[:2] == ["已生成 3 人的汇总。", "已发送 7 条消息。"]
@@ -171,14 +170,14 @@ async def test_duban_summary_send(
 
 @pytest.fixture
 async def real_clock_service(
-    fake: FakeTelegram, db_path: Path, core: Core, staff: Staff
+    fake: FakeTelegram, database_url: str, core: Core, staff: Staff
 ) -> AsyncIterator[Running]:
     """The service on the system clock, its summary cron set to the minute that just began."""
     now = datetime.now(TZ)
     await core.tasks.assign(staff.admin, AssignRequest(
         "李明", (now + timedelta(days=2)).strftime("%Y-%m-%d"), "真实时钟项目", "张副局长"),
         Channel.CLI)
-    settings = make_settings(db_path, telegram_api_url=fake.base_url,
+    settings = make_settings(database_url, telegram_api_url=fake.base_url,
                              summary_cron=f"{now.minute} {now.hour} * * *")
     running = await Running(fake, settings, None).start()
     yield running

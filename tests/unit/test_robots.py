@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -59,8 +58,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def core_with(db_path: Path, clock: FrozenClock, urls: list[str]) -> Core:
-    settings = make_settings(db_path, summary_webhooks=",".join(urls))
+def core_with(database_url: str, clock: FrozenClock, urls: list[str]) -> Core:
+    settings = make_settings(database_url, summary_webhooks=",".join(urls))
     return Core(settings, Database(settings.database_url), clock)
 
 
@@ -92,8 +91,8 @@ def test_a_bad_url_stops_start_up_without_repeating_it(monkeypatch: pytest.Monke
     assert "SECRET99" not in str(error.value)
 
 
-def test_robot_keys_and_secrets_are_blotted_out_of_logs(db_path: Path) -> None:
-    settings = make_settings(db_path, summary_webhooks=(
+def test_robot_keys_and_secrets_are_blotted_out_of_logs(database_url: str) -> None:
+    settings = make_settings(database_url, summary_webhooks=(
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecomkey1,"
         "https://oapi.dingtalk.com/robot/send?access_token=dingtoken1&secret=SECding1"))
     redactor = SecretFilter()
@@ -114,13 +113,13 @@ def test_markdown_for_each_robot() -> None:
 # ---- pushing -----------------------------------------------------------------------------------
 
 async def test_each_robot_gets_its_shape_signed(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots,
     http: aiohttp.ClientSession, fake_time: FakeTime, core: Core,
 ) -> None:
     await populate(core, staff, clock)
     urls = [robots.url("wecom"), robots.url("dingtalk", secret="SECdemo"),
             robots.url("feishu", secret="larksecret"), robots.url("dingtalk")]
-    app = core_with(db_path, clock, urls)
+    app = core_with(database_url, clock, urls)
     try:
         sent = await pusher(app, http, fake_time).push("weekly:test")
     finally:
@@ -137,18 +136,18 @@ async def test_each_robot_gets_its_shape_signed(
 
 
 async def test_a_wrong_secret_is_refused_and_the_robot_tried_again_later(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots,
     http: aiohttp.ClientSession, fake_time: FakeTime,
 ) -> None:
     good = robots.url("dingtalk", secret="SECright")
     wrong = good.replace("SECright", "SECwrong")
-    app = core_with(db_path, clock, [wrong])
+    app = core_with(database_url, clock, [wrong])
     try:
         assert list((await pusher(app, http, fake_time).push("weekly:x")).values()) == [False]
     finally:
         await app.db.dispose()
     assert robots.refused == [("dingtalk", 310000, "sign not match")]
-    app = core_with(db_path, clock, [good])  # fixed in the settings, same robot
+    app = core_with(database_url, clock, [good])  # fixed in the settings, same robot
     try:
         assert list((await pusher(app, http, fake_time).push("weekly:x")).values()) == [True]
     finally:
@@ -156,7 +155,7 @@ async def test_a_wrong_secret_is_refused_and_the_robot_tried_again_later(
 
 
 async def test_long_summaries_are_split_within_each_robots_limit_and_paced(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots,
     http: aiohttp.ClientSession, fake_time: FakeTime, core: Core,
 ) -> None:
     now = clock.now()
@@ -168,7 +167,7 @@ async def test_long_summaries_are_split_within_each_robots_limit_and_paced(
             status=Status.PREPARING.value, progress=n % 100, created_by=staff.admin.id,
             created_at=now - timedelta(days=30), updated_at=now, last_update_at=now,
         ) for n in range(1, 501))
-    app = core_with(db_path, clock, [robots.url("wecom"), robots.url("dingtalk"),
+    app = core_with(database_url, clock, [robots.url("wecom"), robots.url("dingtalk"),
                                      robots.url("feishu")])
     try:
         sent = await pusher(app, http, fake_time).push("weekly:big")
@@ -188,10 +187,10 @@ async def test_long_summaries_are_split_within_each_robots_limit_and_paced(
 
 
 async def test_rate_limits_and_server_errors_are_retried(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots,
     http: aiohttp.ClientSession, fake_time: FakeTime,
 ) -> None:
-    app = core_with(db_path, clock, [robots.url("wecom"), robots.url("feishu")])
+    app = core_with(database_url, clock, [robots.url("wecom"), robots.url("feishu")])
     robots.fail_next("wecom", errcode=45009)
     robots.fail_next("feishu", status=502)
     robots.fail_next("feishu", status=429)
@@ -204,11 +203,11 @@ async def test_rate_limits_and_server_errors_are_retried(
 
 
 async def test_once_per_run_across_copies_and_a_dead_copys_claim_is_taken_over(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots,
     http: aiohttp.ClientSession, fake_time: FakeTime,
 ) -> None:
     url = robots.url("wecom")
-    first, second = (core_with(db_path, clock, [url]) for _ in range(2))
+    first, second = (core_with(database_url, clock, [url]) for _ in range(2))
     try:
         assert list((await pusher(first, http, fake_time).push("weekly:z")).values()) == [True]
         assert await pusher(second, http, fake_time, "copy-2").push("weekly:z") == {}
@@ -232,10 +231,10 @@ async def test_once_per_run_across_copies_and_a_dead_copys_claim_is_taken_over(
 
 
 async def test_the_weekly_job_pushes_once(
-    db_path: Path, staff: Staff, clock: FrozenClock, robots: FakeRobots, core: Core,
+    database_url: str, staff: Staff, clock: FrozenClock, robots: FakeRobots, core: Core,
 ) -> None:
     await populate(core, staff, clock)
-    app = core_with(db_path, clock, [robots.url("feishu", secret="s3cret")])
+    app = core_with(database_url, clock, [robots.url("feishu", secret="s3cret")])
     try:
         await weekly_summary(app)
         await weekly_summary(app)
