@@ -22,10 +22,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
+# The suite runs on SQLite, then again on PostgreSQL when the server answers (CI sets
+# DUBAN_REQUIRE_POSTGRES=1 so that an unreachable server fails instead of being passed over).
 check: $(STAMP)
 	$(BIN)/python -m pytest -q
+	@if $(BIN)/python -m tests.postgres_ready; then \
+		DUBAN_TEST_BACKEND=postgres $(BIN)/python -m pytest -q; \
+	elif [ -n "$$DUBAN_REQUIRE_POSTGRES" ]; then exit 1; \
+	else echo "PostgreSQL run left out: server not reachable (DUBAN_TEST_POSTGRES_URL)"; fi
 
 test: lint check
+
+# Figures, not pass/fail: writes bench/results.json and prints the table README shows.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build *.egg-info

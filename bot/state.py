@@ -1,5 +1,6 @@
 """Form state for every channel, in aiogram's storage interface: `SqlStorage` keeps it in the
-database (forms survive restarts and are shared by several copies); Redis can take its place."""
+database (forms survive restarts and are shared by several copies); Redis can take its place.
+Channels without a state of their own (WeCom, the console) keep theirs here too."""
 
 from __future__ import annotations
 
@@ -8,11 +9,26 @@ from typing import Any
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from sqlalchemy import delete
 
+from config.settings import Settings
+from core.chat.plain import ChatParts
+from core.enums import Channel
 from storage.db import Database
 from storage.models import ChatState, utcnow
+
+
+def form_storage(settings: Settings, db: Database) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Redis when `DUBAN_REDIS_URL` is set (several copies share forms and handle one chat's
+    updates in order between them), else the database and in-process ordering."""
+    if settings.redis_url:
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(prefix="duban", with_destiny=True))
+        return storage, RedisEventIsolation(storage.redis, key_builder=storage.key_builder)
+    return SqlStorage(db), SimpleEventIsolation()
 
 
 def _key(key: StorageKey) -> str:
@@ -74,3 +90,19 @@ class FsmFormState:
 
     async def clear(self) -> None:
         await self.context.clear()
+
+
+def chat_key(channel: Channel, address: str, part: str) -> StorageKey:
+    """The storage key of one part of a WeCom or console chat. These chats have no Telegram
+    ids: bot id 0, which no Telegram bot has, and the channel, address and part in the key's
+    one text field."""
+    return StorageKey(bot_id=0, chat_id=0, user_id=0, destiny=f"{channel}:{address}:{part}")
+
+
+def chat_parts(storage: BaseStorage, channel: Channel) -> ChatParts:
+    """The parts of WeCom's or the console's chats in `storage`, each part under a key of its
+    own: the choices a message offers and the form change independently."""
+    def part(address: str, name: str) -> FsmFormState:
+        return FsmFormState(FSMContext(storage, chat_key(channel, address, name)))
+
+    return part

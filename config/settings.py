@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.robots import Robot, parse_robot
+
 _OFFSET = re.compile(r"^(\d{1,4})([dhm])$")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60}
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     catch_up_grace_hours: float = Field(24, ge=0)
     summary_cron: str = "30 8 * * mon"
     invite_ttl_days: int = Field(7, ge=1, le=365)
+    # Files sent to the bot for import; the Bot API lets bots download up to 20 MB.
+    import_max_mb: float = Field(5, gt=0, le=20)
 
     send_rate: float = Field(25, gt=0, le=1000)
     dispatch_interval_seconds: float = Field(5, gt=0, le=3600)
@@ -153,6 +157,17 @@ class Settings(BaseSettings):
             return tuple(u.strip() for u in value.split(",") if u.strip())
         return value
 
+    @field_validator("summary_webhooks")
+    @classmethod
+    def _robots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number, url in enumerate(value, start=1):
+            parse_robot(url, number)
+        return value
+
+    @property
+    def robots(self) -> tuple[Robot, ...]:
+        return tuple(parse_robot(url, n) for n, url in enumerate(self.summary_webhooks, start=1))
+
     @field_validator("summary_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
@@ -205,7 +220,8 @@ class Settings(BaseSettings):
         """Every secret value set, so the log filter can blot them out wherever they appear."""
         values = [self.bot_token, self.webhook_secret, self.wecom_secret, self.wecom_token,
                   self.wecom_aes_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        return found + [secret for robot in self.robots for secret in robot.secrets()]
 
 
 _PLAIN_MESSAGES = {

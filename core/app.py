@@ -7,9 +7,12 @@ from __future__ import annotations
 from config.settings import Settings
 from core.calendar import WorkCalendar
 from core.clock import Clock, SystemClock
+from core.guidelines import Guidelines
+from core.importing.importer import Importer
 from core.invites import Invites
 from core.outbox import OutboxSignal
 from core.people import People
+from core.targets import Targets
 from core.tasks import Tasks
 from core.threads import Threads
 from storage.db import Database
@@ -29,3 +32,6 @@ class Core:
         self.invites = Invites(self)
         self.tasks = Tasks(self)
         self.threads = Threads(self)
+        self.guidelines = Guidelines(self)
+        self.imports = Importer(self)
+        self.targets = Targets(self)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.enums import Role, Status
-from storage.models import Person, Task, TaskUpdate
+from storage.models import Guideline, Person, Task, TaskUpdate
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class TaskView:
     created_at: datetime
     snoozed_until: datetime | None
     reminder_offsets: str | None
+    closed_at: datetime | None = None
 
     @property
     def closed(self) -> bool:
@@ -89,7 +90,7 @@ class TaskView:
             blocked=task.blocked, blocked_reason=task.blocked_reason,
             acknowledged_at=task.acknowledged_at, last_update_at=task.last_update_at,
             created_at=task.created_at, snoozed_until=task.snoozed_until,
-            reminder_offsets=task.reminder_offsets,
+            reminder_offsets=task.reminder_offsets, closed_at=task.closed_at,
         )
 
 
@@ -116,3 +117,23 @@ class UpdateView:
 class TaskDetail:
     task: TaskView
     history: tuple[UpdateView, ...]
+
+
+@dataclass(frozen=True)
+class GuidelineView:
+    """A 申报指南 window: opens, official deadline, the county's internal deadline."""
+
+    id: int
+    name: str
+    level: str | None  # national, province, city, county
+    department: str | None
+    opens_at: datetime | None
+    deadline_at: datetime
+    internal_due_at: datetime
+    link: str | None
+
+    @classmethod
+    def of(cls, row: Guideline) -> GuidelineView:
+        return cls(id=row.id, name=row.name, level=row.level, department=row.department,
+                   opens_at=row.opens_at, deadline_at=row.deadline_at,
+                   internal_due_at=row.internal_due_at, link=row.link)

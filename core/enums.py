@@ -52,3 +52,11 @@ class UpdateKind(StrEnum):
     UNBLOCKED = "unblocked"
     EDITED = "edited"
     SNOOZED = "snoozed"
+
+
+class Saved(StrEnum):
+    """What saving a record from an imported file did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"

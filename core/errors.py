@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -18,6 +20,11 @@ class DubanError(Exception):
 class InputError(DubanError):
     """What the person typed or sent cannot be used (wrong date, unknown person, too long...)."""
 
+    @property
+    def field(self) -> str | None:
+        """The field that was wrong, so an import can point at the column of the row."""
+        return self.values.get("field") or None
+
 
 class NotAllowed(DubanError):
     """The person's roles do not allow this."""
@@ -25,3 +32,13 @@ class NotAllowed(DubanError):
 
 class NotFound(DubanError):
     """No such task, person or invite (or one the person may not see: same answer, no leak)."""
+
+
+@contextmanager
+def about(field: str) -> Iterator[None]:
+    """Input errors raised inside are about `field`, unless they already name one."""
+    try:
+        yield
+    except InputError as error:
+        error.values.setdefault("field", field)
+        raise

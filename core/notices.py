@@ -16,8 +16,9 @@ from core.dto import PersonView, TaskView
 from core.enums import Role
 from core.outbox import enqueue
 from core.replies import Reply
+from core.summary import messages as summary_messages
 from core.texts import t
-from core.views import Look, fmt_date, task_buttons, task_card
+from core.views import Look, fmt_date, guideline_card, task_buttons, task_card
 from storage.models import OutboxItem, Person, PersonRole, Task
 
 if TYPE_CHECKING:
@@ -36,15 +37,16 @@ class Rendered:
 
 async def notify(
     core: Core, session: AsyncSession, person_id: int, kind: str, task: Task | None,
-    now: datetime, key: str | None = None, **payload: object,
-) -> None:
+    now: datetime, key: str | None = None, guideline_id: int | None = None, **payload: object,
+) -> bool:
     """Enqueue a notice for now (or the end of quiet hours). `key` names the event for
-    de-duplication; by default every call is its own event."""
+    de-duplication; by default every call is its own event. False if it was enqueued before."""
     settings = core.settings
     key = key or f"{task.id if task else 0}:{int(now.timestamp() * 1_000_000)}"
-    await enqueue(
+    return await enqueue(
         session, person_id=person_id, kind=kind, task_id=task.id if task else None,
-        payload=dict(payload), dedupe_key=f"{kind}:{person_id}:{key}", due_at=now,
+        guideline_id=guideline_id, payload=dict(payload),
+        dedupe_key=f"{kind}:{person_id}:{key}", due_at=now,
         send_at=after_quiet_hours(now, settings.tz, settings.quiet_hours),
     )
 
@@ -164,6 +166,15 @@ async def _missed(
                    hours=core.settings.catch_up_grace_hours))
 
 
+async def _opening(
+    core: Core, look: Look, person: PersonView, item: OutboxItem, task: TaskView | None
+) -> Reply | None:
+    guideline = await core.guidelines.get(item.guideline_id or 0)
+    if guideline is None or guideline.deadline_at <= look.now:
+        return None  # closed again (or re-imported away) before it went out
+    return Reply(t(look.lang, "notice.opening", card=guideline_card(look, guideline)))
+
+
 RENDERERS: dict[str, Renderer] = {
     "missed": _missed,
     "unreachable": _unreachable,
@@ -172,6 +183,8 @@ RENDERERS: dict[str, Renderer] = {
     "unassigned": _unassigned,
     "due_changed": _due_changed,
     "blocked": _blocked,
+    "opening": _opening,
+    **summary_messages.RENDERERS,
 }
 
 

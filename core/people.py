@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, or_, select
@@ -10,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit
 from core.dto import PersonView
-from core.enums import Channel, Role
+from core.enums import Channel, Role, Saved
 from core.errors import InputError, NotFound
 from core.parsing import MAX_NAME, check_text, normalize
 from storage.models import Person, PersonRole
@@ -191,27 +193,42 @@ class People:
     ) -> PersonView:
         """Create a person, or update the one with the same Telegram id / WeCom id (or the same
         name, when that is unique and neither id says otherwise): never a duplicate."""
-        name = check_text(name, "name", MAX_NAME)
-        roles = set(roles)
-        if not roles:
-            raise InputError("role_missing")
+        record = person_record(name, roles, telegram_id=telegram_id, wecom_id=wecom_id,
+                               title=title)
         async with self.core.db.write() as session:
-            person = await self._existing(session, name, telegram_id, wecom_id)
-            created = person is None
-            if person is None:
-                person = Person(name=name, language=self.core.settings.language)
-                session.add(person)
-            person.name = name
-            person.telegram_id = telegram_id if telegram_id is not None else person.telegram_id
-            person.wecom_id = wecom_id or person.wecom_id
-            person.title = title or person.title
-            await session.flush()
-            await set_roles(session, person.id, roles)
-            audit.record(session, actor_id=actor_id, channel=channel,
-                         action="person_add" if created else "person_update",
-                         subject=f"person:{person.id}", at=self.core.clock.now(),
-                         name=name, roles=sorted(r.value for r in roles))
+            person, _ = await self.save(session, record, actor_id=actor_id, channel=channel,
+                                        now=self.core.clock.now())
             return await view_of(session, person)
+
+    async def save(
+        self, session: AsyncSession, record: PersonRecord, *, actor_id: int | None,
+        channel: Channel, now: datetime,
+    ) -> tuple[Person, Saved]:
+        """`add` inside a caller's transaction (a roster import): the roles become exactly the
+        record's; ids and title not given keep their stored values."""
+        person = await self._existing(session, record.name, record.telegram_id, record.wecom_id)
+        await _check_ids_free(session, person, record)
+        created = person is None
+        if person is None:
+            person = Person(name=record.name, language=self.core.settings.language)
+            session.add(person)
+            before: tuple[object, ...] = ()
+        else:
+            before = (*_details(person), (await roles_of(session, [person.id]))[person.id])
+        person.name = record.name
+        if record.telegram_id is not None:
+            person.telegram_id = record.telegram_id
+        person.wecom_id = record.wecom_id or person.wecom_id
+        person.title = record.title or person.title
+        await session.flush()
+        if before == (*_details(person), {r.value for r in record.roles}):
+            return person, Saved.UNCHANGED
+        await set_roles(session, person.id, set(record.roles))
+        audit.record(session, actor_id=actor_id, channel=channel,
+                     action="person_add" if created else "person_update",
+                     subject=f"person:{person.id}", at=now, name=record.name,
+                     roles=sorted(r.value for r in record.roles))
+        return person, Saved.CREATED if created else Saved.UPDATED
 
     @staticmethod
     async def _existing(
@@ -229,6 +246,48 @@ class People:
                 wecom_id is not None and only.wecom_id not in (None, wecom_id))
             return None if clash else only
         return None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """A person as the command line or a roster row describes them, checked."""
+
+    name: str
+    roles: frozenset[Role]
+    telegram_id: int | None = None
+    wecom_id: str | None = None
+    title: str | None = None
+
+
+def person_record(
+    name: str, roles: Iterable[Role], *, telegram_id: int | None = None,
+    wecom_id: str | None = None, title: str | None = None,
+) -> PersonRecord:
+    roles = frozenset(roles)
+    if not roles:
+        raise InputError("role_missing", field="roles")
+    return PersonRecord(
+        name=check_text(name, "name", MAX_NAME), roles=roles, telegram_id=telegram_id,
+        wecom_id=check_text(wecom_id, "wecom_id", MAX_NAME) if wecom_id else None,
+        title=check_text(title, "job_title", MAX_NAME) if title else None,
+    )
+
+
+def _details(person: Person) -> tuple[object, ...]:
+    return (person.name, person.telegram_id, person.wecom_id, person.title)
+
+
+async def _check_ids_free(
+    session: AsyncSession, person: Person | None, record: PersonRecord
+) -> None:
+    """An id that already belongs to someone else would make two people one: refused."""
+    for field, column, value in (("telegram_id", Person.telegram_id, record.telegram_id),
+                                 ("wecom_id", Person.wecom_id, record.wecom_id)):
+        if value is None:
+            continue
+        owner = await session.scalar(select(Person).where(column == value))
+        if owner is not None and owner is not person:
+            raise InputError("person_id_taken", field=field, value=str(value), name=owner.name)
 
 
 async def set_roles(session: AsyncSession, person_id: int, roles: set[Role]) -> None:

@@ -57,3 +57,4 @@ class Reply:
     task_id: int | None = None
     attachment: Attachment | None = field(default=None, compare=False)
     toast: str | None = None  # a short line for the button press itself, where channels show one
+    error: bool = False  # a refusal or bad input: nothing was changed

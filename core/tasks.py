@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import format_offsets, parse_offsets
 from core import audit, notices
 from core.dto import PersonView, TaskDetail, TaskView, UpdateView
-from core.enums import CLOSED, Channel, Role, Status, UpdateKind
-from core.errors import InputError, NotAllowed, NotFound
+from core.enums import CLOSED, Channel, Role, Saved, Status, UpdateKind
+from core.errors import InputError, NotAllowed, NotFound, about
+from core.guidelines import find_guideline
 from core.parsing import MAX_NOTE, MAX_TITLE, check_text, parse_amount, parse_due
 from core.people import resolve
 from core.permissions import Permission, require, require_update, require_view
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AssignRequest:
-    """What an admin typed or picked; everything still as text, checked by `Tasks.assign`."""
+    """What an admin typed, picked or imported; everything still as text, checked by
+    `Tasks.checked`. An empty `due` with a guideline means the guideline's internal deadline."""
 
     official: str | int  # an int is a person picked from a button
     due: str
@@ -36,6 +38,21 @@ class AssignRequest:
     leader: str | int | None = None
     funding: str | None = None
     enterprise: str | None = None
+    guideline: str | int | None = None  # an int is a guideline picked from a button
+
+
+@dataclass(frozen=True)
+class TaskFields:
+    """An `AssignRequest` checked against the database: the columns of a task."""
+
+    title: str
+    enterprise: str | None
+    official_id: int
+    leader_id: int | None
+    funding_sought: Decimal | None
+    due_at: datetime
+    guideline_id: int | None
+    due_follows_guideline: bool
 
 
 @dataclass(frozen=True)
@@ -120,34 +137,64 @@ class Tasks:
         require(actor, Permission.ASSIGN)
         now = self.core.clock.now()
         async with self.core.db.write() as session:
-            official = await resolve(session, request.official, "official", Role.OFFICIAL)
-            due = self.parse_due(request.due)
-            title = check_text(request.title, "title", MAX_TITLE)
-            leader = (
-                await resolve(session, request.leader, "leader", Role.LEADER)
-                if request.leader is not None else None
-            )
-            funding = parse_amount(request.funding, "funding") if request.funding else None
-            enterprise = (
-                check_text(request.enterprise, "enterprise", MAX_TITLE)
-                if request.enterprise else None
-            )
-            task = Task(
-                title=title, enterprise=enterprise, official_id=official.id,
-                leader_id=leader.id if leader else None, funding_sought=funding, due_at=due,
-                status=Status.NOT_STARTED.value, progress=0, created_by=actor.id,
-                created_at=now, updated_at=now, last_update_at=now,
-            )
-            session.add(task)
-            await session.flush()
-            self._history(session, task, actor, channel, UpdateKind.ASSIGNED, now)
-            audit.record(session, actor_id=actor.id, channel=channel, action="task_assign",
-                         subject=f"task:{task.id}", at=now, title=title, official=official.id,
-                         leader=task.leader_id, due=due.isoformat())
-            await notices.task_assigned(self.core, session, task, now)
+            task = await self._create(session, await self.checked(session, request), actor,
+                                      channel, now)
             view = await self._view(session, task)
         self.core.outbox_signal.wake()
-        return Outcome(view, warning="due_past" if due <= now else None)
+        return Outcome(view, warning="due_past" if view.due_at <= now else None)
+
+    async def save_imported(
+        self, session: AsyncSession, request: AssignRequest, actor: PersonView | None,
+        channel: Channel, now: datetime,
+    ) -> Saved:
+        """A task sheet row: the task with the same 项目名称 and 申报单位 (closed ones too) is
+        updated to what the row says, otherwise a new one is assigned. Inside the import's
+        transaction; the caller checks the IMPORT permission."""
+        fields = await self.checked(session, request)
+        task = await self._same_task(session, fields.title, fields.enterprise)
+        if task is None:
+            await self._create(session, fields, actor, channel, now)
+            return Saved.CREATED
+        changed = [name for name, value in vars(fields).items() if getattr(task, name) != value]
+        if not changed:
+            return Saved.UNCHANGED
+        before = await self._view(session, task)
+        for name in changed:
+            setattr(task, name, getattr(fields, name))
+        if "official_id" in changed:
+            task.acknowledged_at = None
+        task.updated_at = now
+        # Named as /edit names them (`due`, `official`), the way edits show in the history.
+        named = [name.removesuffix("_id").removesuffix("_at").removesuffix("_sought")
+                 for name in changed if name != "due_follows_guideline"] or ["due"]
+        self._history(session, task, actor, channel, UpdateKind.EDITED, now,
+                      note="import: " + ", ".join(named))
+        self._audit(session, actor, channel, task, "task_import_update", now, changed=changed)
+        await notices.task_edited(self.core, session, task, before, now)
+        return Saved.UPDATED
+
+    async def follow_guideline(
+        self, session: AsyncSession, guideline: Guideline, now: datetime
+    ) -> list[int]:
+        """The guideline's internal deadline moved (an extension, a re-import): every open task
+        that takes its due date from it moves too, with history, audit and a notice to the
+        official. Returns the ids of the tasks that moved."""
+        tasks = await session.scalars(select(Task).where(
+            Task.guideline_id == guideline.id, Task.due_follows_guideline,
+            Task.status.not_in([s.value for s in CLOSED]),
+            Task.due_at != guideline.internal_due_at,
+        ).order_by(Task.id))
+        moved = []
+        for task in tasks:
+            task.due_at, task.updated_at = guideline.internal_due_at, now
+            due = task.due_at.astimezone(self.core.settings.tz).strftime("%Y-%m-%d %H:%M")
+            self._history(session, task, None, Channel.SYSTEM, UpdateKind.EDITED, now,
+                          note=f"due={due} ({guideline.name})")
+            self._audit(session, None, Channel.SYSTEM, task, "task_follow_guideline", now,
+                        guideline=guideline.id, due=task.due_at.isoformat())
+            await notices.notify(self.core, session, task.official_id, "due_changed", task, now)
+            moved.append(task.id)
+        return moved
 
     async def acknowledge(self, actor: PersonView, task_id: int, channel: Channel) -> Outcome:
         async with self.core.db.write() as session:
@@ -258,6 +305,65 @@ class Tasks:
 
     # ---- helpers -------------------------------------------------------------------------
 
+    async def checked(self, session: AsyncSession, request: AssignRequest) -> TaskFields:
+        """Every field of a request checked, in the order a person reads them; the first wrong
+        one raises, naming its field."""
+        official = await resolve(session, request.official, "official", Role.OFFICIAL)
+        guideline = (
+            await find_guideline(session, request.guideline, self.core.clock.now())
+            if request.guideline not in (None, "") else None
+        )
+        with about("due"):
+            if request.due.strip():
+                due, follows = self.parse_due(request.due), False
+            elif guideline is not None:
+                due, follows = guideline.internal_due_at, True
+            else:
+                raise InputError("due_or_guideline", field="due")
+        title = check_text(request.title, "title", MAX_TITLE)
+        leader = (
+            await resolve(session, request.leader, "leader", Role.LEADER)
+            if request.leader is not None else None
+        )
+        return TaskFields(
+            title=title,
+            enterprise=(check_text(request.enterprise, "enterprise", MAX_TITLE)
+                        if request.enterprise else None),
+            official_id=official.id, leader_id=leader.id if leader else None,
+            funding_sought=parse_amount(request.funding, "funding") if request.funding else None,
+            due_at=due, guideline_id=guideline.id if guideline else None,
+            due_follows_guideline=follows,
+        )
+
+    async def _create(
+        self, session: AsyncSession, fields: TaskFields, actor: PersonView | None,
+        channel: Channel, now: datetime,
+    ) -> Task:
+        task = Task(
+            **vars(fields), status=Status.NOT_STARTED.value, progress=0,
+            created_by=actor.id if actor else None, created_at=now, updated_at=now,
+            last_update_at=now,
+        )
+        session.add(task)
+        await session.flush()
+        self._history(session, task, actor, channel, UpdateKind.ASSIGNED, now)
+        self._audit(session, actor, channel, task, "task_assign", now, title=task.title,
+                    official=task.official_id, leader=task.leader_id, due=task.due_at.isoformat(),
+                    guideline=task.guideline_id)
+        await notices.task_assigned(self.core, session, task, now)
+        return task
+
+    @staticmethod
+    async def _same_task(session: AsyncSession, title: str, enterprise: str | None) -> Task | None:
+        same_enterprise = (Task.enterprise.is_(None) if enterprise is None
+                           else Task.enterprise == enterprise)
+        tasks = list(await session.scalars(
+            select(Task).where(Task.title == title, same_enterprise).order_by(Task.id)))
+        if len(tasks) > 1:
+            raise InputError("task_ambiguous", field="title", value=title,
+                             choices="、".join(f"#{task.id}" for task in tasks))
+        return tasks[0] if tasks else None
+
     def parse_due(self, text: str) -> datetime:
         settings = self.core.settings
         today = self.core.clock.now().astimezone(settings.tz).date()
@@ -328,22 +434,24 @@ class Tasks:
 
     @staticmethod
     def _history(
-        session: AsyncSession, task: Task, actor: PersonView, channel: Channel, kind: UpdateKind,
-        now: datetime, *, note: str | None = None, progress: int | None = None,
-        status: Status | None = None,
+        session: AsyncSession, task: Task, actor: PersonView | None, channel: Channel,
+        kind: UpdateKind, now: datetime, *, note: str | None = None,
+        progress: int | None = None, status: Status | None = None,
     ) -> None:
+        """`actor` None: Duban itself (a guideline moved) or the command line."""
         session.add(TaskUpdate(
-            task_id=task.id, author_id=actor.id, channel=channel, kind=kind, progress=progress,
-            status=status.value if status else None, note=note, created_at=now,
+            task_id=task.id, author_id=actor.id if actor else None, channel=channel, kind=kind,
+            progress=progress, status=status.value if status else None, note=note,
+            created_at=now,
         ))
 
     @staticmethod
     def _audit(
-        session: AsyncSession, actor: PersonView, channel: Channel, task: Task, action: str,
-        now: datetime, **detail: object,
+        session: AsyncSession, actor: PersonView | None, channel: Channel, task: Task,
+        action: str, now: datetime, **detail: object,
     ) -> None:
-        audit.record(session, actor_id=actor.id, channel=channel, action=action,
-                     subject=f"task:{task.id}", at=now, **detail)
+        audit.record(session, actor_id=actor.id if actor else None, channel=channel,
+                     action=action, subject=f"task:{task.id}", at=now, **detail)
 
     @staticmethod
     async def _load(session: AsyncSession, task_id: int) -> Task:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,11 +11,12 @@ from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo
 
-from core.dto import PersonView, TaskDetail, TaskView, UpdateView
+from core.dto import GuidelineView, PersonView, TaskDetail, TaskView, UpdateView
 from core.enums import Role, Status
 from core.permissions import can_update
 from core.replies import Action, Button
 from core.texts import Html, join, t
+from core.texts import plain as plain_text
 
 TELEGRAM_LIMIT = 4096
 
@@ -171,35 +174,64 @@ def progress_picker(lang: str, task: TaskView) -> tuple[tuple[Button, ...], ...]
     return (percents, statuses)
 
 
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units: an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+Measure = Callable[[str], int]
+_TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>")
+_ATOM = re.compile(r"<[^>]*>|&#?\w+;|.", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    markup: str  # the opening tag as written, attributes and all
+
+
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    joiner: str  # what stands between this unit and the one before it in the same part
+
+
 def split_message(
-    text: str, limit: int = TELEGRAM_LIMIT, size: Callable[[str], int] = len
+    text: str, limit: int = TELEGRAM_LIMIT, measure: Measure = utf16_len
 ) -> list[str]:
-    """Split at line boundaries so no part exceeds `limit` as measured by `size` (characters
-    for Telegram, UTF-8 bytes for WeCom); a task's two lines stay together because
-    continuation lines (indented) never start a part."""
+    """Split HTML into parts of at most `limit` (by `measure`: by default UTF-16 units, which is
+    at least what Telegram counts after parsing). Parts break at line boundaries, and a task's
+    lines (a line and the indented lines under it) stay together; only a block too long for one
+    part is broken at its lines, and only a line too long for one part inside it, never inside a
+    tag or an entity. A tag still open at a break is closed there and opened again in the next
+    part, so every part is balanced HTML. `measure` must be additive over concatenation."""
     parts: list[str] = []
-    current: list[str] = []
-    used = 0
-    for block in _blocks(text):
-        block = _cut(block, limit, size)
-        if current and used + size(block) + 1 > limit:
-            parts.append("\n".join(current))
-            current, used = [], 0
-        current.append(block)
-        used += size(block) + 1
-    if current:
-        parts.append("\n".join(current))
-    return parts
-
-
-def _cut(block: str, limit: int, size: Callable[[str], int]) -> str:
-    """A block too long for one part, cut to fit (a single line that long is not a list)."""
-    if size(block) <= limit:
-        return block
-    block = block[:limit]
-    while size(block) > limit:
-        block = block[:-max(1, (size(block) - limit) // 4)]
-    return block
+    pending = deque(_Unit(block, "\n") for block in _blocks(text))
+    head: list[Tag] = []  # tags open at the start of the current part
+    stack: list[Tag] = []  # tags open after its body
+    body: list[str] = []
+    size = 0
+    while pending:
+        unit = pending.popleft()
+        if not body and not unit.text.strip():
+            continue  # blank lines do not start a part
+        after = _track(stack, unit.text)
+        joiner = unit.joiner if body else ""
+        grown = size + measure(joiner) + measure(unit.text)
+        if measure(_opening(head)) + grown + measure(_closing(after)) <= limit:
+            body += [joiner, unit.text]
+            stack, size = after, grown
+        elif body:
+            parts.append(_opening(head) + "".join(body) + _closing(stack))
+            head, body, size = list(stack), [], 0
+            pending.appendleft(unit)
+        elif (finer := _finer(unit)) is not None:
+            pending.extendleft(reversed(finer))
+        else:  # one tag or character longer than a part: nothing smaller to break it into
+            body, stack, size = [unit.text], after, grown
+    if body:
+        parts.append(_opening(head) + "".join(body) + _closing(stack))
+    return [part for part in parts if plain_text(part).strip()]
 
 
 def _blocks(text: str) -> list[str]:
@@ -212,6 +244,63 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
+def _finer(unit: _Unit) -> list[_Unit] | None:
+    """A block as its lines, a line as its tags, entities and characters."""
+    lines = unit.text.split("\n")
+    if len(lines) > 1:
+        return [_Unit(line, unit.joiner if i == 0 else "\n") for i, line in enumerate(lines)]
+    atoms = _ATOM.findall(unit.text)
+    if len(atoms) > 1:
+        return [_Unit(atom, unit.joiner if i == 0 else "") for i, atom in enumerate(atoms)]
+    return None
+
+
+def _track(stack: list[Tag], text: str) -> list[Tag]:
+    """The open tags after `text`, given those open before it."""
+    opened = list(stack)
+    for match in _TAG.finditer(text):
+        name = match[2].lower()
+        if not match[1]:
+            opened.append(Tag(name, match[0]))
+            continue
+        for index in range(len(opened) - 1, -1, -1):
+            if opened[index].name == name:
+                del opened[index]
+                break
+    return opened
+
+
+def _opening(stack: list[Tag]) -> str:
+    return "".join(tag.markup for tag in stack)
+
+
+def _closing(stack: list[Tag]) -> str:
+    return "".join(f"</{tag.name}>" for tag in reversed(stack))
+
+
 def _amount(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
+
+
+def guideline_card(look: Look, guideline: GuidelineView, indent: str = "") -> Html:
+    """Name; level and department; opening; official and internal deadline; link. With an
+    `indent`, the lines after the first stay with it when a long list is split."""
+    lang = look.lang
+    lines: list[str] = [t(lang, "guideline.title", name=guideline.name)]
+    about: list[str] = [t(lang, f"level.{guideline.level}")] if guideline.level else []
+    about += [escape(guideline.department)] if guideline.department else []
+    if about:
+        lines.append(" · ".join(about))
+    if guideline.opens_at is not None:
+        lines.append(t(lang, "guideline.opens", date=_moment(look, guideline.opens_at, 0)))
+    for key, at in (("guideline.deadline", guideline.deadline_at),
+                    ("guideline.internal", guideline.internal_due_at)):
+        lines.append(t(lang, key, date=_moment(look, at), left=due_phrase(look, at)))
+    if guideline.link:
+        lines.append(t(lang, "guideline.link", link=guideline.link))
+    return Html(f"\n{indent}".join(lines))
+
+
+def _moment(look: Look, at: datetime, default_hour: int = 18) -> str:
+    return fmt_date(look, at, with_time=shows_time(look, at, default_hour))

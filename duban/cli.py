@@ -1,4 +1,5 @@
-"""The `duban` command line: run the service, migrate, add people, invite, the console."""
+"""The `duban` command line: run the service, migrate, add people, invite, back up, import files,
+summaries, the Excel register, yearly targets and the console."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiogram.exceptions import TelegramAPIError
@@ -18,13 +20,20 @@ from bot.telegram.factory import create_bot
 from config.logging import setup_logging
 from config.settings import Settings, SettingsError, load_settings
 from core.chat.context import describe
-from core.enums import Channel
+from core.chat.imports import rejection_text, result_text
+from core.dto import PersonRef
+from core.enums import Channel, Role
 from core.errors import DubanError
+from core.export import export_register
+from core.importing.problems import FileRejected
 from core.people import parse_role
-from core.texts import plain
+from core.summary.data import gather
+from core.summary.messages import look_for
+from core.summary.render import metric_label, summary_html, target_line
+from core.texts import plain, t
 from core.views import roles_text
-from duban.runtime import StartupError, open_core, run_console, serve
-from storage import migrate
+from duban.runtime import StartupError, open_core, run_console, send_summary_now, serve
+from storage import backup, migrate
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -50,9 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--wecom-id")
     add.add_argument("--title")
 
+    backup = commands.add_parser("backup", help="consistent online backup of the SQLite database")
+    backup.add_argument("file", type=Path)
+
     invite = commands.add_parser("invite", help="print a single-use invite link")
     invite.add_argument("--role", action="append", required=True)
     invite.add_argument("--name", required=True)
+
+    imports = commands.add_parser(
+        "import", help="import guidelines (.ics/.csv/.xlsx), a roster or a task sheet")
+    imports.add_argument("file", type=Path)
+
+    summary = commands.add_parser("summary", help="print (or send) the summary now")
+    summary.add_argument("--leader", help="one leader's portfolio instead of the bureau")
+    summary.add_argument("--send", action="store_true",
+                         help="send it now: to the director and each leader (or to --leader), "
+                              "and to the group robots")
+
+    export = commands.add_parser("export", help="write every task and update to an Excel file")
+    export.add_argument("file")
+
+    target = commands.add_parser("target", help="yearly targets").add_subparsers(
+        dest="target_command", required=True)
+    target_set = target.add_parser("set", help="set a target (and a manual metric's actual)")
+    target_set.add_argument("metric", help="争取资金, 立项数 or any other metric name")
+    target_set.add_argument("value")
+    target_set.add_argument("actual", nargs="?", help="the actual so far (manual metrics)")
+    target_list = target.add_parser("list", help="the year's targets with progress")
+    target_delete = target.add_parser("delete", help="remove a target")
+    target_delete.add_argument("metric")
+    for sub in (target_set, target_list, target_delete):
+        sub.add_argument("--year", type=int)
 
     console = commands.add_parser("console", help="chat with Duban in this terminal")
     console.add_argument("--as", dest="acting", metavar="NAME",
@@ -128,6 +165,16 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        target = await backup.backup(settings.database_url, args.file)
+    except backup.BackupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"已备份到 {target}（{target.stat().st_size // 1024} KB）。")
+    return 0
+
+
 async def _bot_username(settings: Settings) -> str | None:
     if settings.bot_token is None:
         return None
@@ -140,11 +187,79 @@ async def _bot_username(settings: Settings) -> str | None:
         await bot.session.close()
 
 
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when imported, 1 when the file was rejected (every mistake printed)."""
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        print(f"无法读取文件 {args.file}：{error.strerror}", file=sys.stderr)
+        return 2
+    core = await open_core(settings)
+    try:
+        result = await core.imports.run(None, args.file.name, data, Channel.CLI)
+    except FileRejected as rejected:
+        print(plain(rejection_text(settings.language, rejected)), file=sys.stderr)
+        return 1
+    finally:
+        await core.db.dispose()
+    print(plain(result_text(settings.language, result)))
+    return 0
+
+
+async def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        leader = (await core.people.find(args.leader, "leader", Role.LEADER)
+                  if args.leader else None)
+        if args.send:
+            print(await send_summary_now(settings, core, leader))
+            return 0
+        look = look_for(core, settings.language)
+        scope = PersonRef(leader.id, leader.name) if leader else None
+        print(plain(summary_html(look, await gather(core, look, scope))))
+    finally:
+        await core.db.dispose()
+    return 0
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    try:
+        register = await export_register(core, look_for(core, settings.language))
+    finally:
+        await core.db.dispose()
+    await asyncio.to_thread(Path(args.file).write_bytes, register.data)
+    print(f"已导出 {register.tasks} 项任务、{register.updates} 条进展记录：{args.file}")
+    return 0
+
+
+async def cmd_target(settings: Settings, args: argparse.Namespace) -> int:
+    core = await open_core(settings)
+    lang = settings.language
+    try:
+        targets = core.targets
+        year = args.year or targets.this_year()
+        if args.target_command == "set":
+            progress = await targets.set_target(None, args.metric, args.value, args.actual,
+                                                year, Channel.CLI)
+            print(plain(t(lang, "target_set", year=year, line=target_line(lang, progress))))
+        elif args.target_command == "delete":
+            key = await targets.delete(None, args.metric, year, Channel.CLI)
+            print(plain(t(lang, "target_deleted", year=year, label=metric_label(lang, key))))
+        else:
+            lines = [target_line(lang, p) for p in await targets.progress(year)]
+            print(plain("\n".join(lines) or t(lang, "targets_none", year=year)))
+    finally:
+        await core.db.dispose()
+    return 0
+
+
 def _command(args: argparse.Namespace) -> Command:
     if args.command == "user":
         return cmd_user_add
-    commands = {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "console": cmd_console}
-    return commands[args.command]
+    return {"run": cmd_run, "db": cmd_db, "invite": cmd_invite, "backup": cmd_backup,
+            "import": cmd_import, "summary": cmd_summary, "export": cmd_export,
+            "target": cmd_target, "console": cmd_console}[args.command]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,12 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import func, select
 
 from bot.channel import ChannelAdapter, StartupError
 from bot.console.console import Console
@@ -24,18 +26,23 @@ from bot.wecom.channel import WecomChannel
 from config.settings import Settings
 from core.app import Core
 from core.clock import Clock
+from core.dto import PersonView
+from core.summary.messages import enqueue_run
 from duban.http import HttpServer
 from scheduler.dispatch import OutboxDispatcher
 from scheduler.inbox import InboxWorker
 from scheduler.jobs import build_scheduler
+from scheduler.robots import push_summary
 from storage.db import Database
 from storage.migrate import schema_is_current
+from storage.models import OutboxItem
 
 log = logging.getLogger("duban")
 
 NO_CHANNEL = ("没有可用的渠道：Telegram 需要 DUBAN_BOT_TOKEN（向 @BotFather 申请），企业微信需要 "
               "DUBAN_WECOM_CORP_ID、_AGENT_ID、_SECRET、_TOKEN、_AES_KEY；写入 .env 后重试。"
               "不用账号试用请运行 duban console")
+SEND_DEADLINE = 120.0
 NOT_MIGRATED = "数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）"
 
 __all__ = ["Service", "StartupError", "open_core", "run_console", "serve"]
@@ -51,6 +58,16 @@ async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
         await db.dispose()
         raise StartupError(NOT_MIGRATED)
     return Core(settings, db, clock)
+
+
+def channels_of(core: Core, settings: Settings) -> list[ChannelAdapter]:
+    """The channels the settings switch on, not started yet."""
+    channels: list[ChannelAdapter] = []
+    if settings.bot_token is not None:
+        channels.append(TelegramChannel(core, settings))
+    if settings.wecom_enabled:
+        channels.append(WecomChannel(core, settings))
+    return channels
 
 
 class Service:
@@ -82,10 +99,7 @@ class Service:
 
     async def _start_parts(self) -> None:
         settings, core, worker = self.settings, self.core, worker_id()
-        if settings.bot_token is not None:
-            self.channels.append(TelegramChannel(core, settings))
-        if settings.wecom_enabled:
-            self.channels.append(WecomChannel(core, settings))
+        self.channels = channels_of(core, settings)
         self.inbox = InboxWorker(core, {c.channel: c.handle for c in self.channels},
                                  worker=worker)
         self.outbox = OutboxDispatcher(core, [c.sender for c in self.channels], worker=worker)
@@ -128,6 +142,55 @@ class Service:
         for channel in self.channels:
             await channel.stop()
         await self.core.db.dispose()
+
+
+async def send_summary_now(settings: Settings, core: Core, leader: PersonView | None) -> str:
+    """`duban summary --send`: store the summaries as a run of their own, push the bureau's to
+    the group robots, and send the stored messages from this process (a running service may
+    send some of them too: leases keep each to once). Returns what happened, in a few lines."""
+    run_at = core.clock.now()
+    run_key = f"now:{run_at.isoformat()}:{secrets.token_hex(3)}"  # every call is a run
+    people = await enqueue_run(core, run_key, run_at, only=leader)
+    robots = await push_summary(core, run_key) if leader is None else {}
+    lines = [f"已生成 {people} 人的汇总。"]
+    if robots:
+        lines.append(f"群机器人：{sum(robots.values())}/{len(robots)} 个已发送。")
+    channels = channels_of(core, settings)
+    if not channels:
+        lines.append("没有设置任何渠道（Telegram 或企业微信）：消息已存入发送队列，"
+                     "由运行中的服务（duban run）发送。")
+        return "\n".join(lines)
+    try:
+        outbox = OutboxDispatcher(core, [c.sender for c in channels], worker=worker_id())
+        counts = await _send_run(core, outbox, run_key)
+    finally:
+        for channel in channels:
+            await channel.stop()
+    lines.append(f"已发送 {counts.get('sent', 0)} 条消息。")
+    if counts.get("failed"):
+        lines.append(f"{counts['failed']} 条发送失败，详见日志。")
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    if waiting:
+        lines.append(f"{waiting} 条稍后发送（免打扰时段或重试中），由运行中的服务完成。")
+    return "\n".join(lines)
+
+
+async def _send_run(core: Core, outbox: OutboxDispatcher, run_key: str) -> dict[str, int]:
+    """Dispatch until the run's rows are all done, or SEND_DEADLINE; their count by status."""
+    rows = OutboxItem.dedupe_key.like(f"summary:{run_key}:%")
+    deadline = time.monotonic() + SEND_DEADLINE
+    while True:
+        claimed = await outbox.dispatch_due()
+        async with core.db.read() as session:
+            result = await session.execute(
+                select(OutboxItem.status, func.count()).where(rows).group_by(OutboxItem.status))
+            counts: dict[str, int] = dict(result.all())
+        if not counts.get("pending") and not counts.get("sending"):
+            return counts
+        if time.monotonic() > deadline:
+            return counts
+        if not claimed:
+            await asyncio.sleep(1.0)
 
 
 async def serve(settings: Settings) -> None:

@@ -100,8 +100,11 @@ class OutboxDispatcher:
                            busy="sending")
         return sorted(rows, key=lambda item: (item.send_at, item.id))
 
-    async def _release(self, item_ids: list[int]) -> None:
-        await release(self.core.db, OutboxItem, item_ids, worker=self.worker, busy="sending")
+    async def _release(self, item_ids: list[int], send_at: datetime | None = None) -> None:
+        """Back to pending, untried; `send_at` postpones them (they were all due already)."""
+        later = {"send_at": send_at} if send_at is not None else {}
+        await release(self.core.db, OutboxItem, item_ids, worker=self.worker, busy="sending",
+                      **later)
 
     # ---- delivering ------------------------------------------------------------------------
 
@@ -117,18 +120,27 @@ class OutboxDispatcher:
             plans.append((person_id, route, rendered))
         # Round-robin over people, so one person's third message never holds up another's first.
         rounds = max((len(r) for _, _, r in plans), default=0)
+        held: set[int] = set()
         for index in range(rounds):
             for person_id, route, rendered in plans:
-                if index < len(rendered):
-                    await self._deliver(route, rendered[index])
-                    done = set(rendered[index].item_ids)
-                    by_person[person_id] = [i for i in by_person[person_id] if i.id not in done]
+                if index >= len(rendered) or person_id in held:
+                    continue
+                retry_at = await self._deliver(route, rendered[index])
+                done = set(rendered[index].item_ids)
+                by_person[person_id] = [i for i in by_person[person_id] if i.id not in done]
+                if retry_at is not None:
+                    # The person's later messages wait behind the postponed one, so that the
+                    # parts of a summary (text, then chart) never arrive out of order.
+                    held.add(person_id)
+                    await self._release([i.id for i in by_person[person_id]], retry_at)
+                    by_person[person_id] = []
 
-    async def _deliver(self, route: Route, message: notices.Rendered) -> None:
+    async def _deliver(self, route: Route, message: notices.Rendered) -> datetime | None:
+        """Send one message; returns when it will be retried if it was postponed."""
         items = list(message.item_ids)
         if not message.reply.text:
             await self._finish_ids(items, "skipped")
-            return
+            return None
         sender = route.sender
         group = route.address.startswith("-")
         await self.pacer.acquire(f"{sender.channel}:{route.address}", sender.limits, group)
@@ -137,9 +149,11 @@ class OutboxDispatcher:
         except Exception as error:  # a bug or an unforeseen error must not stop the dispatcher
             log.exception("sending outbox items %s failed", items)
             result = SendResult(SendOutcome.TEMPORARY, error=type(error).__name__)
-        await self._record(route, message, result)
+        return await self._record(route, message, result)
 
-    async def _record(self, route: Route, message: notices.Rendered, result: SendResult) -> None:
+    async def _record(
+        self, route: Route, message: notices.Rendered, result: SendResult
+    ) -> datetime | None:
         now = self.core.clock.now()
         ids = list(message.item_ids)
         async with self.core.db.write() as session:
@@ -160,22 +174,24 @@ class OutboxDispatcher:
             elif result.outcome == SendOutcome.RATE_LIMITED:
                 wait = result.retry_after or 1.0
                 self.pacer.pause(wait)
-                await self._retry_later(session, ids, now + timedelta(seconds=wait), result, True)
+                return await self._retry_later(session, ids, now + timedelta(seconds=wait),
+                                               result, True)
             elif result.outcome == SendOutcome.TEMPORARY:
-                await self._retry_later(session, ids, None, result, False)
+                return await self._retry_later(session, ids, None, result, False)
             elif result.outcome == SendOutcome.UNREACHABLE:
                 await self._unreachable(session, ids, route, now, result)
             else:
                 await self._mark(session, ids, status="failed", last_error=result.error)
+        return None
 
     async def _retry_later(
         self, session: AsyncSession, ids: list[int], at: datetime | None, result: SendResult,
         free: bool,
-    ) -> None:
+    ) -> datetime | None:
         """Back to pending. Rate limits do not count as attempts; other errors back off
-        exponentially and give up after MAX_ATTEMPTS."""
+        exponentially and give up after MAX_ATTEMPTS. Returns when they will be retried."""
         now = self.core.clock.now()
-        rows = await session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids)))
+        rows = list(await session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))))
         for item in rows:
             if free:
                 item.attempts -= 1
@@ -186,6 +202,7 @@ class OutboxDispatcher:
             item.send_at = at or now + timedelta(seconds=backoff)
             item.status, item.lease_owner, item.lease_until = "pending", None, None
             item.last_error = result.error
+        return max((item.send_at for item in rows if item.status == "pending"), default=None)
 
     async def _unreachable(
         self, session: AsyncSession, ids: list[int], route: Route, now: datetime,

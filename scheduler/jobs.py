@@ -8,20 +8,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select, update
 
+from config.settings import Settings
 from core import notices
 from core.app import Core
 from core.enums import Role
 from core.inbox import forget_seen
+from core.summary.messages import enqueue_run
+from scheduler.robots import push_summary
 from storage.models import OutboxItem
 
 log = logging.getLogger(__name__)
+MISFIRE_GRACE = timedelta(minutes=5)
 
 JobFunction = Callable[[Core], Awaitable[None]]
 
@@ -51,8 +56,50 @@ async def mark_missed(core: Core) -> None:
     core.outbox_signal.wake()
 
 
+async def announce_openings(core: Core) -> None:
+    """Tell admins and subscribers about guideline windows that have just opened."""
+    count = await core.guidelines.announce_openings()
+    if count:
+        log.info("%d guideline opening notices enqueued", count)
+
+
+def summary_trigger(settings: Settings) -> CronTrigger:
+    return CronTrigger.from_crontab(settings.summary_cron, timezone=settings.tz)
+
+
+def latest_run(settings: Settings, now: datetime) -> datetime | None:
+    """The latest moment of `DUBAN_SUMMARY_CRON` at or before `now`, if it is recent enough to
+    be sent still (the catch-up grace; at least the scheduler's misfire grace)."""
+    trigger = summary_trigger(settings)
+    grace = max(timedelta(hours=settings.catch_up_grace_hours), MISFIRE_GRACE)
+    latest = None
+    fire = trigger.get_next_fire_time(None, now - grace)
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return latest
+
+
+async def weekly_summary(core: Core) -> None:
+    """The summary of the cron's latest run to each leader and the director (once: the run is
+    claimed with the outbox rows), and to the group robots (once per robot). Also run at start,
+    so a run missed while the service was down goes out if it is within the grace."""
+    run_at = latest_run(core.settings, core.clock.now())
+    if run_at is None:
+        return
+    run_key = f"weekly:{run_at.isoformat()}"
+    stored = await enqueue_run(core, run_key, run_at)
+    if stored:
+        log.info("weekly summary %s stored for %d people", run_key, stored)
+    await push_summary(core, run_key)
+
+
 JOBS: list[PeriodicJob] = [
     PeriodicJob("mark_missed", mark_missed, lambda core: IntervalTrigger(minutes=10),
+                run_at_start=True),
+    PeriodicJob("announce_openings", announce_openings,
+                lambda core: IntervalTrigger(minutes=5), run_at_start=True),
+    PeriodicJob("weekly_summary", weekly_summary, lambda core: summary_trigger(core.settings),
                 run_at_start=True),
     PeriodicJob("forget_seen", forget_seen, lambda core: IntervalTrigger(hours=6)),
 ]
@@ -64,7 +111,8 @@ def build_scheduler(core: Core, jobs: list[PeriodicJob] | None = None) -> AsyncI
         first = {"next_run_time": core.clock.now()} if job.run_at_start else {}
         scheduler.add_job(
             _guarded(job), job.trigger(core), args=[core], id=job.name, name=job.name,
-            coalesce=True, max_instances=1, misfire_grace_time=300, **first,
+            coalesce=True, max_instances=1,
+            misfire_grace_time=int(MISFIRE_GRACE.total_seconds()), **first,
         )
     return scheduler
 

@@ -43,8 +43,9 @@ async def claim(
 
 
 async def release(db: Database, model: type[Row], ids: list[int], *, worker: str,
-                  busy: str) -> None:
-    """Hand back the rows of `ids` this worker still holds, uncounted."""
+                  busy: str, **later: datetime) -> None:
+    """Hand back the rows of `ids` this worker still holds, uncounted; `later` postpones them
+    (e.g. `send_at=...`)."""
     if not ids:
         return
     async with db.write() as session:
@@ -52,7 +53,7 @@ async def release(db: Database, model: type[Row], ids: list[int], *, worker: str
             update(model)
             .where(model.id.in_(ids), model.status == busy, model.lease_owner == worker)
             .values(status="pending", lease_owner=None, lease_until=None,
-                    attempts=model.attempts - 1)
+                    attempts=model.attempts - 1, **later)
         )
 
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from core.delivery import ChatLimits
 
 Monotonic = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Pacer:
-    def __init__(self, rate: float, monotonic: Monotonic = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, monotonic: Monotonic = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.interval = 1.0 / rate
         self._now = monotonic
+        self._sleep = sleep
         self._next_global = 0.0
         self._next_chat: dict[str, float] = {}
         self._group_sends: dict[str, deque[float]] = {}
@@ -38,8 +42,8 @@ class Pacer:
 
     async def acquire(self, chat: str, limits: ChatLimits, group: bool) -> None:
         # A pause for a 429 may be set while we sleep, hence the loop.
-        while (wait := self.delay(chat, limits, group)) > 0:  # noqa: ASYNC110 - computed wait
-            await asyncio.sleep(wait)
+        while (wait := self.delay(chat, limits, group)) > 0:
+            await self._sleep(wait)
         self._record(chat, limits, group)
 
     def _record(self, chat: str, limits: ChatLimits, group: bool) -> None:

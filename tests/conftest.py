@@ -1,15 +1,23 @@
-"""Shared fixtures: a migrated SQLite file per test, settings, a frozen clock, the core."""
+"""Shared fixtures: a migrated database per test, settings, a frozen clock, the core.
+
+The database is a SQLite file, or with `DUBAN_TEST_BACKEND=postgres` a PostgreSQL database
+created for the test from a migrated template at `DUBAN_TEST_POSTGRES_URL`."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from config.settings import Settings
 from core.app import Core
@@ -25,8 +33,33 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
 TOKEN = "123456789:TEST-token-for-duban-tests-only"
 
 
+BACKEND = os.environ.get("DUBAN_TEST_BACKEND", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "DUBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
+
+
+def postgres_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def postgres_admin(statement: str) -> None:
+    async def run() -> None:
+        url = make_url(POSTGRES_URL)
+        connection = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, password=url.password,
+            database=url.database,
+        )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +77,32 @@ def db_path(tmp_path: Path, migrated_template: Path) -> Path:
     return path
 
 
-def make_settings(db_path: Path, **overrides: Any) -> Settings:
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    name = f"duban_template_{os.getpid()}"
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    postgres_admin(f'CREATE DATABASE "{name}"')
+    migrate.upgrade(postgres_url(name))
+    yield name
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
+    """The test's database: the SQLite file `db_path`, or a fresh PostgreSQL database."""
+    if BACKEND != "postgres":
+        yield sqlite_url(db_path)
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"duban_test_{uuid.uuid4().hex[:12]}"
+    postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield postgres_url(name)
+    postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database: Path | str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": sqlite_url(db_path),
+        "database_url": sqlite_url(database) if isinstance(database, Path) else database,
         "bot_token": TOKEN,
         "timezone": "Asia/Shanghai",
         "quiet_hours": "",
@@ -58,8 +114,8 @@ def make_settings(db_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return make_settings(db_path)
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from bot.state import SqlStorage, chat_parts
 from core.app import Core
 from core.chat.context import Speaker, describe
 from core.chat.conversation import Conversation
@@ -53,7 +54,9 @@ class Console:
     def __init__(self, core: Core, write: Callable[[str], None]) -> None:
         self.core = core
         self.write = write
-        self.chat = PlainChat(core, Conversation(core), Channel.CONSOLE)
+        # One terminal on the local database: its chat state stays there, Redis or not.
+        self.chat = PlainChat(core, Conversation(core), Channel.CONSOLE,
+                              chat_parts(SqlStorage(core.db), Channel.CONSOLE))
         self.acting: PersonView | None = None
         self.replies = ConsoleSender(self, self.say("console_bot"))
         self.notices = ConsoleSender(self, self.say("console_notice"))

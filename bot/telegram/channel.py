@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import AiogramError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import Update
 from aiohttp import web
 
@@ -27,6 +27,14 @@ async def learn_username(bot: Bot) -> str | None:
         me = await bot.get_me(request_timeout=15)
     except TelegramUnauthorizedError:
         raise StartupError("DUBAN_BOT_TOKEN 被 Telegram 拒绝（401）：请检查令牌是否正确") from None
+    except TelegramNetworkError as error:
+        raise StartupError(f"无法连接 DUBAN_TELEGRAM_API_URL 的 Bot API 服务器：{error.message}"
+                           ) from None
+    except AiogramError as error:
+        first_line = str(error).splitlines()[0]
+        raise StartupError(
+            f"DUBAN_TELEGRAM_API_URL 的服务器对 getMe 的回答不符合 Bot API：{first_line}"
+        ) from None
     return me.username
 
 
@@ -70,4 +78,5 @@ class TelegramChannel:
         if self.settings.webhook_url is None:
             with contextlib.suppress(RuntimeError):  # polling may have ended on its own
                 await self.dispatcher.stop_polling()
+        await self.dispatcher.fsm.close()  # the form storage (Redis connections)
         await self.bot.session.close()

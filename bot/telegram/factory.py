@@ -10,11 +10,9 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent
 
-from bot.state import SqlStorage
+from bot.state import form_storage
 from bot.telegram.handlers import get_routers
 from bot.telegram.sender import TelegramSender
 from config.settings import Settings
@@ -38,17 +36,13 @@ def create_bot(settings: Settings) -> Bot:
     )
 
 
-def create_dispatcher(
-    core: Core,
-    bot: Bot,
-    storage: BaseStorage | None = None,
-    isolation: BaseEventIsolation | None = None,
-) -> Dispatcher:
+def create_dispatcher(core: Core, bot: Bot) -> Dispatcher:
     sender = TelegramSender(bot)
+    storage, isolation = form_storage(core.settings, core.db)
     dispatcher = Dispatcher(
-        storage=storage or SqlStorage(core.db),
+        storage=storage,
         # One chat's updates in order, so two quick taps never race on a form.
-        events_isolation=isolation or SimpleEventIsolation(),
+        events_isolation=isolation,
         core=core,
         conversation=Conversation(core),
         sender=sender,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError
 from aiogram.types import BotCommand
 
 from core.chat.commands import COMMANDS
@@ -25,5 +25,5 @@ async def register_menu(bot: Bot, default_language: str) -> None:
         await bot.set_my_commands(menu(default_language))
         for lang in ("zh", "en"):
             await bot.set_my_commands(menu(lang), language_code=lang)
-    except (TelegramAPIError, OSError, TimeoutError) as error:
-        log.warning("could not register the command menu: %s", error)
+    except (AiogramError, OSError, TimeoutError) as error:
+        log.warning("could not register the command menu: %s", str(error).splitlines()[0])

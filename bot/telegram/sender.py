@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -50,6 +51,8 @@ class TelegramSender:
             return SendResult(outcome, error=_short(error))
         except (TelegramServerError, TelegramNetworkError, TimeoutError) as error:
             return SendResult(SendOutcome.TEMPORARY, error=_short(error))
+        except ClientDecodeError as error:
+            return _undecodable(error)
         return SendResult(SendOutcome.SENT, message_ref=str(message.message_id))
 
     async def _send(self, chat_id: int, reply: Reply) -> Message:
@@ -64,6 +67,18 @@ class TelegramSender:
                                              reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
         return await self.bot.send_document(chat_id, upload, caption=reply.text or None,
                                             reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
+
+
+def _undecodable(error: ClientDecodeError) -> SendResult:
+    """A Bot API server answered in a shape aiogram cannot read. If it said ok, the message went
+    out: sending it again would only duplicate it."""
+    data = error.data if isinstance(error.data, dict) else {}
+    if data.get("ok") is True:
+        result = data.get("result")
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return SendResult(SendOutcome.SENT, message_ref=str(message_id) if message_id else None,
+                          error="undecodable answer")
+    return SendResult(SendOutcome.TEMPORARY, error=_short(error).splitlines()[0])
 
 
 def _short(error: Exception) -> str:

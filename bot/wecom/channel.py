@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channel import StartupError
+from bot.state import chat_parts, form_storage
 from bot.wecom.api import WecomApi, WecomError
 from bot.wecom.callback import WecomCallback
 from bot.wecom.crypto import WecomCrypto
@@ -49,7 +50,9 @@ class WecomChannel:
         assert settings.wecom_corp_id is not None
         self.core = core
         self.api = WecomApi(settings)
-        self.chat = PlainChat(core, Conversation(core), Channel.WECOM)
+        self.storage, _ = form_storage(settings, core.db)
+        self.chat = PlainChat(core, Conversation(core), Channel.WECOM,
+                              chat_parts(self.storage, Channel.WECOM))
         self.sender = WecomSender(self.api, self.chat)
         crypto = WecomCrypto(settings.wecom_token.get_secret_value(),
                              settings.wecom_aes_key.get_secret_value(), settings.wecom_corp_id)
@@ -83,3 +86,4 @@ class WecomChannel:
 
     async def stop(self) -> None:
         await self.api.close()
+        await self.storage.close()

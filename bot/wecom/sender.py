@@ -48,6 +48,13 @@ def utf8_size(text: str) -> int:
     return len(text.encode())
 
 
+def text_parts(html: str) -> list[str]:
+    """A reply's text as WeCom `text` messages: plain text in parts of at most TEXT_LIMIT bytes,
+    split where `split_message` splits (tags weigh nothing, an entity its character)."""
+    parts = split_message(html, TEXT_LIMIT, measure=lambda part: utf8_size(plain(part)))
+    return [plain(part) for part in parts]
+
+
 class MemberWindows:
     """Sends per member in the last hour, to stay inside WeCom's per-member limits."""
 
@@ -87,9 +94,7 @@ class WecomSender:
     async def send(self, address: str, reply: Reply) -> SendResult:
         presented = await self.chat.present(address, reply)
         result = SendResult(SendOutcome.SENT)
-        for part in split_message(plain(presented.reply.text), TEXT_LIMIT, utf8_size):
-            if not part.strip():
-                continue
+        for part in text_parts(presented.reply.text):
             result = await self._send(address, {"msgtype": "text", "text": {"content": part}})
             if result.outcome != SendOutcome.SENT:
                 return result

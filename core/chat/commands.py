@@ -8,16 +8,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from core.chat import forms, settings
+from core.chat import forms, imports, settings
 from core.chat.context import Ctx
+from core.chat.guidelines import guidelines
 from core.chat.report import apply_report, parse_report, recorded
+from core.chat.targets import target
 from core.enums import Role
 from core.errors import InputError
 from core.parsing import parse_task_ref, split_fields
 from core.people import parse_role
 from core.permissions import Permission, has_permission, require
 from core.replies import Action, Button, Reply
-from core.summary import summary_replies
+from core.summary.messages import summary_replies
 from core.tasks import AssignRequest
 from core.texts import Html
 from core.views import fmt_date, roles_text, split_message, task_buttons, task_detail, task_line
@@ -72,12 +74,13 @@ async def assign(ctx: Ctx, args: str) -> list[Reply]:
     if not args.strip():
         return await forms.start_assign(ctx)
     fields = split_fields(args)
-    if len(fields) < 3 or len(fields) > 6:
+    if len(fields) < 3 or len(fields) > 7:
         raise InputError("assign_usage")
-    fields += [""] * (6 - len(fields))
-    official, due, title, leader, funding, enterprise = fields
+    fields += [""] * (7 - len(fields))
+    official, due, title, leader, funding, enterprise, guideline = fields
     request = AssignRequest(official=official, due=due, title=title, leader=leader or None,
-                            funding=funding or None, enterprise=enterprise or None)
+                            funding=funding or None, enterprise=enterprise or None,
+                            guideline=guideline or None)
     return [await assigned_reply(ctx, request)]
 
 
@@ -94,7 +97,7 @@ async def assigned_reply(ctx: Ctx, request: AssignRequest) -> Reply:
 
 async def cancel(ctx: Ctx, args: str) -> list[Reply]:
     if await ctx.state.get() is None:
-        return [ctx.reply("nothing_to_cancel")]
+        return [ctx.refuse("nothing_to_cancel")]
     await ctx.state.clear()
     return [ctx.reply("form_cancelled")]
 
@@ -143,7 +146,7 @@ async def report(ctx: Ctx, args: str) -> list[Reply]:
 
 async def summary(ctx: Ctx, args: str) -> list[Reply]:
     require(ctx.person, Permission.SUMMARY)
-    return await summary_replies(ctx.core, ctx.person)
+    return await summary_replies(ctx.core, ctx.person, args)
 
 
 async def edit(ctx: Ctx, args: str) -> list[Reply]:
@@ -170,19 +173,22 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("task", task, None, "help.task"),
     Command("report", report, None, "help.report"),
     Command("summary", summary, Permission.SUMMARY, "help.summary"),
+    Command("guidelines", guidelines, None, "help.guidelines"),
+    Command("target", target, Permission.SET_TARGETS, "help.target"),
     Command("assign", assign, Permission.ASSIGN, "help.assign"),
     Command("edit", edit, Permission.EDIT_TASK, "help.edit"),
     Command("invite", invite, Permission.INVITE, "help.invite"),
+    Command("import", imports.usage, Permission.IMPORT, "help.import"),
     Command("settings", settings.settings, None, "help.settings"),
     Command("cancel", cancel, None, None),
 )}
 
-# Plain words that work as commands on every channel (WeCom has no command menu). A word whose
-# command is not in COMMANDS (yet) is read as ordinary text.
+# Plain words that work as commands on every channel (WeCom has no command menu).
 WORDS = {
     "任务": "tasks", "我的任务": "tasks", "汇报": "report", "进度": "report", "汇总": "summary",
-    "指南": "guidelines", "帮助": "help", "取消": "cancel", "设置": "settings",
-    "tasks": "tasks", "help": "help", "summary": "summary", "settings": "settings",
+    "帮助": "help", "取消": "cancel", "tasks": "tasks", "help": "help", "summary": "summary",
+    "指南": "guidelines", "申报指南": "guidelines", "guidelines": "guidelines",
+    "目标": "target", "年度目标": "target", "设置": "settings", "settings": "settings",
 }
 
 

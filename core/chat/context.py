@@ -76,6 +76,10 @@ class Ctx:
     def reply(self, key: str, **values: Any) -> Reply:
         return Reply(self.say(key, **values))
 
+    def refuse(self, key: str, **values: Any) -> Reply:
+        """An answer that says nothing was done (bad input, not allowed, not understood)."""
+        return Reply(self.say(key, **values), error=True)
+
 
 def describe(lang: str, error: DubanError) -> Html:
     """An error in the person's language, with field, role and status names translated."""
@@ -88,4 +92,6 @@ def describe(lang: str, error: DubanError) -> Html:
         values["channel"] = t(lang, f"channel.{values['channel']}")
     if "status" in values:
         values["status_label"] = t(lang, f"status.{Status(values['status']).value}")
+    if "kind" in values:
+        values["kind_label"] = t(lang, f"import_kind.{values['kind']}")
     return t(lang, error.key, **values)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.chat import commands, forms, settings
+from core.chat import commands, forms, imports, settings
 from core.chat.context import Ctx, FormState, Speaker, describe
 from core.chat.report import recorded, reply_note
 from core.dto import PersonView
@@ -16,7 +16,7 @@ from core.enums import Status
 from core.errors import DubanError, InputError
 from core.parsing import normalize
 from core.replies import Action, Reply
-from core.texts import Html, language_of, t
+from core.texts import Html, language_of, plain, t
 from core.views import progress_picker, roles_text
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def split_command(text: str) -> tuple[str | None, str]:
     if head.startswith("/"):
         return head[1:].split("@", 1)[0].lower(), rest
     word = commands.WORDS.get(normalize(head).lower())
-    return (word, rest) if word in commands.COMMANDS else (None, text)
+    return (word, rest) if word else (None, text)
 
 
 class Conversation:
@@ -56,19 +56,32 @@ class Conversation:
         try:
             return await self._route(ctx, text, command, args, reply_to_task)
         except DubanError as error:
-            return [Reply(describe(ctx.lang, error))]
+            return [Reply(describe(ctx.lang, error), error=True)]
+
+    async def document(
+        self, speaker: Speaker, upload: imports.Upload, state: FormState
+    ) -> list[Reply]:
+        """A file sent to the bot: an import, for those who may import."""
+        person = await self.core.people.by_channel(speaker.channel, speaker.external_id)
+        if person is None:
+            return await self._stranger(speaker, None, "")
+        await self._note_contact(person, speaker)
+        try:
+            return await imports.receive(Ctx(self.core, person, speaker, state), upload)
+        except DubanError as error:
+            return [Reply(describe(person.language, error), error=True)]
 
     async def press(self, speaker: Speaker, data: str, state: FormState) -> list[Reply]:
         person = await self.core.people.by_channel(speaker.channel, speaker.external_id)
         if person is None:
             return [Reply(t(language_of(speaker.language_code, self.core.settings.language),
-                            "stranger"))]
+                            "stranger"), error=True)]
         ctx = Ctx(self.core, person, speaker, state)
         try:
             return await self._act(ctx, Action.decode(data))
         except DubanError as error:
             text = describe(ctx.lang, error)
-            return [Reply(text, toast=text[:190])]
+            return [Reply(text, toast=plain(text)[:190], error=True)]
 
     # ---- messages ------------------------------------------------------------------------
 
@@ -86,16 +99,16 @@ class Conversation:
             return await self._form_text(ctx, form, text)
         if reply_to_task is not None:
             return [recorded(ctx, await reply_note(ctx, reply_to_task, text))]
-        return [ctx.reply("not_understood")]
+        return [ctx.refuse("not_understood")]
 
     async def _command(self, ctx: Ctx, name: str, args: str) -> list[Reply]:
         if name == "start":
             return await self._start_registered(ctx, args)
         command = commands.COMMANDS.get(name)
         if command is None:
-            return [ctx.reply("unknown_command", command="/" + name)]
+            return [ctx.refuse("unknown_command", command="/" + name)]
         if not commands.allowed(ctx, command):
-            return [ctx.reply("not_allowed")]
+            return [ctx.refuse("not_allowed")]
         return await command.handler(ctx, args)
 
     async def _start_registered(self, ctx: Ctx, code: str) -> list[Reply]:
@@ -111,12 +124,12 @@ class Conversation:
     async def _stranger(self, speaker: Speaker, command: str | None, args: str) -> list[Reply]:
         lang = language_of(speaker.language_code, self.core.settings.language)
         if command != "start" or not args:
-            return [Reply(t(lang, "stranger"))]
+            return [Reply(t(lang, "stranger"), error=True)]
         try:
             joined = await self.core.invites.redeem(
                 args.strip(), speaker.channel, speaker.external_id, speaker.username, lang)
         except DubanError as error:
-            return [Reply(describe(lang, error))]
+            return [Reply(describe(lang, error), error=True)]
         person = joined.person
         return [Reply(t(person.language, "welcome_new", name=person.name,
                         roles=roles_text(person.language, person.roles)))]
@@ -132,7 +145,7 @@ class Conversation:
             # Stay on the step: say what was wrong and ask again, in one message.
             again = await forms.prompt(ctx, form)
             text = Html(f"{describe(ctx.lang, error)}\n\n{again.text}")
-            return [Reply(text, again.buttons)]
+            return [Reply(text, again.buttons, error=True)]
 
     async def _note_contact(self, person: PersonView, speaker: Speaker) -> None:
         if speaker.username and speaker.username != person.username:

@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING
 
-from core.chat.context import Speaker
-from core.chat.store import ChatStore, StoredFormState
+from core.chat.context import FormState, Speaker
 from core.enums import Channel
 from core.parsing import normalize
 from core.replies import Reply
@@ -27,6 +27,10 @@ from core.texts import Html, t
 if TYPE_CHECKING:
     from core.app import Core
     from core.chat.conversation import Conversation
+
+# One part ("form", "choices") of a chat's stored state, by address and part name: kept where
+# the channel adapter keeps forms (`bot.state.chat_parts`: the database, or Redis).
+ChatParts = Callable[[str, str], FormState]
 
 REPLY_WINDOW = timedelta(hours=24)
 _CHOICE = re.compile(r"^\d{1,2}$")
@@ -42,18 +46,17 @@ class Presented:
 
 
 class PlainChat:
-    def __init__(self, core: Core, conversation: Conversation, channel: Channel) -> None:
+    def __init__(
+        self, core: Core, conversation: Conversation, channel: Channel, parts: ChatParts
+    ) -> None:
         self.core = core
         self.conversation = conversation
         self.channel = channel
-
-    def store(self, address: str) -> ChatStore:
-        return ChatStore(self.core.db, f"{self.channel}:{address}")
+        self.parts = parts
 
     async def message(self, speaker: Speaker, text: str) -> list[Reply]:
-        store = self.store(speaker.external_id)
-        state = StoredFormState(store)
-        action = await self._chosen(store, text)
+        state = self.parts(speaker.external_id, "form")
+        action = await self._chosen(speaker.external_id, text)
         if action is not None:
             return await self.conversation.press(speaker, action, state)
         task_id = None
@@ -83,13 +86,13 @@ class PlainChat:
         """Remember the choices of a message that reached the person (none: earlier ones stay)."""
         if presented.choices:
             value = {"actions": list(presented.choices), "at": self.core.clock.now().isoformat()}
-            await self.store(address).put("choices", value)
+            await self.parts(address, "choices").set(value)
 
-    async def _chosen(self, store: ChatStore, text: str) -> str | None:
+    async def _chosen(self, address: str, text: str) -> str | None:
         token = normalize(text)
         if not _CHOICE.match(token):
             return None
-        offered = await store.get("choices")
+        offered = await self.parts(address, "choices").get()
         if not offered:
             return None
         if datetime.fromisoformat(offered["at"]) < self.core.clock.now() - REPLY_WINDOW:

@@ -11,9 +11,9 @@ import re
 from types import ModuleType
 from typing import Any
 
-from core.texts import channels, en, zh
+from core.texts import channels, en, guidelines, summary, zh
 
-FEATURES: list[ModuleType] = [channels]
+FEATURES: list[ModuleType] = [guidelines, summary, channels]
 
 
 def _catalog(base: dict[str, str], attribute: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,10 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def duban(fake: FakeTelegram, db_path: Path, clock: FrozenClock) -> AsyncIterator[Running]:
-    settings = make_settings(db_path, telegram_api_url=fake.base_url)
+async def duban(
+    fake: FakeTelegram, database_url: str, clock: FrozenClock
+) -> AsyncIterator[Running]:
+    settings = make_settings(database_url, telegram_api_url=fake.base_url)
     running = await Running(fake, settings, clock).start()
     yield running
     await running.stop()

@@ -15,7 +15,7 @@ from config.settings import Settings
 from core.clock import FrozenClock
 from duban.runtime import run_console
 from storage.models import OutboxItem, TaskUpdate
-from tests.conftest import Staff, sqlite_url
+from tests.conftest import Staff
 
 
 class Terminal:
@@ -81,11 +81,13 @@ async def test_acting_as_several_people_with_their_notices(
     assert leader_notice == "pending"  # not the console's to send: it stays for his channel
 
 
-async def test_duban_console_reads_stdin(db_path: Path, staff: Staff) -> None:
+async def test_duban_console_reads_stdin(
+    database_url: str, tmp_path: Path, staff: Staff
+) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
-    environment["DUBAN_DATABASE_URL"] = sqlite_url(db_path)
+    environment["DUBAN_DATABASE_URL"] = database_url
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "duban", "console", "--as", "孙丽", cwd=db_path.parent,
+        sys.executable, "-m", "duban", "console", "--as", "孙丽", cwd=tmp_path,
         env=environment, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate("任务\n帮助\n".encode()), 60)

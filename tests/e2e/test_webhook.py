@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -32,10 +31,10 @@ def free_port() -> int:
 
 @pytest.fixture
 async def hooked(
-    fake: FakeTelegram, db_path: Path, clock: FrozenClock, staff: Staff
+    fake: FakeTelegram, database_url: str, clock: FrozenClock, staff: Staff
 ) -> AsyncIterator[Running]:
     port = free_port()
-    settings = make_settings(db_path, telegram_api_url=fake.base_url, http_port=port,
+    settings = make_settings(database_url, telegram_api_url=fake.base_url, http_port=port,
                              webhook_url=f"http://127.0.0.1:{port}{PATH}", webhook_secret=SECRET)
     running = await Running(fake, settings, clock).start()
     yield running

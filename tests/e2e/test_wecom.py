@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -63,11 +62,11 @@ async def wecom() -> AsyncIterator[FakeWecom]:
 
 @pytest.fixture
 async def duban(
-    wecom: FakeWecom, db_path: Path, clock: FrozenClock, core: Core, staff: Staff
+    wecom: FakeWecom, database_url: str, clock: FrozenClock, core: Core, staff: Staff
 ) -> AsyncIterator[Running]:
     """WeCom only: no Telegram token at all."""
     await register_on_wecom(core, staff)
-    settings = make_settings(db_path, bot_token=None, **wecom.settings())
+    settings = make_settings(database_url, bot_token=None, **wecom.settings())
     running = await start(Running(None, settings, clock), wecom)
     yield running
     await running.stop()
@@ -209,32 +208,32 @@ async def test_healthz_reports_database_scheduler_and_last_dispatch(duban: Runni
 
 
 async def test_wrong_credentials_or_no_channel_stop_start_up(
-    wecom: FakeWecom, db_path: Path
+    wecom: FakeWecom, database_url: str
 ) -> None:
-    settings = make_settings(db_path, bot_token=None,
+    settings = make_settings(database_url, bot_token=None,
                              **{**wecom.settings(), "wecom_secret": "wrong-secret-value"})
     with pytest.raises(StartupError) as caught:
         await Service(settings).start()
     assert "40001" in str(caught.value) and "wrong-secret-value" not in str(caught.value)
     with pytest.raises(StartupError) as refused:
-        Service(make_settings(db_path, bot_token=None))
+        Service(make_settings(database_url, bot_token=None))
     assert str(refused.value) == NO_CHANNEL
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        busy = make_settings(db_path, bot_token=None, http_port=port, **wecom.settings())
+        busy = make_settings(database_url, bot_token=None, http_port=port, **wecom.settings())
         with pytest.raises(StartupError) as clash:
             await Service(busy).start()
     assert "DUBAN_HTTP_PORT" in str(clash.value)
 
 
 async def test_with_both_channels_nudges_go_to_the_preferred_one(
-    fake: FakeTelegram, wecom: FakeWecom, db_path: Path, clock: FrozenClock, core: Core,
+    fake: FakeTelegram, wecom: FakeWecom, database_url: str, clock: FrozenClock, core: Core,
     staff: Staff,
 ) -> None:
     await register_on_wecom(core, staff)
-    settings = make_settings(db_path, telegram_api_url=fake.base_url, **wecom.settings())
+    settings = make_settings(database_url, telegram_api_url=fake.base_url, **wecom.settings())
     running = await start(Running(fake, settings, clock), wecom)
     people, official = People(fake), wecom.member("liming")
     try:

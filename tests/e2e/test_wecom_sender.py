@@ -4,10 +4,10 @@ on 40014/42001, errcodes mapped onto the outbox's outcomes, WeCom's limits kept.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
+from bot.state import SqlStorage, chat_parts
 from bot.wecom.api import WecomApi
 from bot.wecom.sender import TEXT_LIMIT, WecomSender
 from core.app import Core
@@ -29,9 +29,10 @@ async def wecom() -> AsyncIterator[FakeWecom]:
 
 
 @pytest.fixture
-async def sender(wecom: FakeWecom, db_path: Path, core: Core) -> AsyncIterator[WecomSender]:
-    api = WecomApi(make_settings(db_path, **wecom.settings()))
-    yield WecomSender(api, PlainChat(core, Conversation(core), Channel.WECOM))
+async def sender(wecom: FakeWecom, database_url: str, core: Core) -> AsyncIterator[WecomSender]:
+    api = WecomApi(make_settings(database_url, **wecom.settings()))
+    parts = chat_parts(SqlStorage(core.db), Channel.WECOM)
+    yield WecomSender(api, PlainChat(core, Conversation(core), Channel.WECOM, parts))
     await api.close()
 
 
@@ -96,8 +97,8 @@ async def test_html_becomes_plain_text_and_buttons_numbered_choices(
     await sender.send(USER, Reply("<b>#1 高企认定</b> &amp; 材料", buttons, task_id=1))
     (sent,) = wecom.received(USER)
     assert sent.text == "#1 高企认定 & 材料\n\n回复序号选择：\n1 收到　2 已提交\n3 遇到困难"
-    chosen = await sender.chat.store(USER).get("choices")
-    assert chosen["actions"] == ["ack:1:", "status:1:submitted", "block:1:"]
+    chosen = await sender.chat.parts(USER, "choices").get()
+    assert chosen is not None and chosen["actions"] == ["ack:1:", "status:1:submitted", "block:1:"]
 
 
 async def test_an_attachment_is_uploaded_and_sent_as_a_file(

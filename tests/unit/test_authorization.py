@@ -18,11 +18,12 @@ from core.tasks import AssignRequest
 from core.texts import t
 from tests.conftest import Staff
 
-ADMIN_ONLY = {"assign", "edit", "invite"}
+ADMIN_ONLY = {"assign", "edit", "invite", "import", "target"}
 SUMMARY = {Role.ADMIN, Role.DIRECTOR, Role.LEADER}
 ARGS = {"assign": "李明 | 2026-12-20 | 测试项目", "edit": "1 名称 新名称",
         "invite": "责任人 新人", "task": "1", "report": "1 50", "tasks": "", "summary": "",
-        "help": "", "cancel": "", "start": "", "settings": ""}
+        "help": "", "cancel": "", "start": "", "guidelines": "", "import": "",
+        "target": "争取资金 5000", "settings": ""}
 
 
 def speaker(person: PersonView) -> Speaker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.state import SqlStorage, chat_parts
 from core.app import Core
 from core.chat.context import Speaker
 from core.chat.conversation import Conversation
@@ -19,7 +20,8 @@ from tests.conftest import Staff
 
 @pytest.fixture
 async def chat(core: Core) -> PlainChat:
-    return PlainChat(core, Conversation(core), Channel.CONSOLE)
+    parts = chat_parts(SqlStorage(core.db), Channel.CONSOLE)
+    return PlainChat(core, Conversation(core), Channel.CONSOLE, parts)
 
 
 @pytest.fixture

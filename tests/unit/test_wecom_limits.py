@@ -3,8 +3,7 @@ dropped silently) and its 2048-byte texts."""
 
 from __future__ import annotations
 
-from bot.wecom.sender import MemberWindows, utf8_size
-from core.views import split_message
+from bot.wecom.sender import TEXT_LIMIT, MemberWindows, text_parts, utf8_size
 
 
 class Ticks:
@@ -36,9 +35,18 @@ def test_a_thousand_an_hour_even_when_each_minute_is_fine() -> None:
     assert windows.wait("liming") == 3600 - 2500
 
 
-def test_split_by_bytes_keeps_lines_whole_and_cuts_a_giant_line() -> None:
+def test_split_by_bytes_keeps_lines_whole_and_breaks_a_giant_line() -> None:
     text = "\n".join(["一二三四五六七八九十" * 30] * 5)  # 900 bytes a line
-    parts = split_message(text, 2048, utf8_size)
+    parts = text_parts(text)
     assert [len(p.split("\n")) for p in parts] == [2, 2, 1]
-    (cut,) = split_message("长" * 1000, 2048, utf8_size)
-    assert utf8_size(cut) <= 2048 and cut == "长" * 682
+    parts = text_parts("长" * 1000)
+    assert [utf8_size(p) for p in parts] == [682 * 3, 318 * 3]
+    assert "".join(parts) == "长" * 1000
+
+
+def test_plain_text_is_measured_not_the_markup() -> None:
+    line = "<b>" + "一" * 600 + "</b> &lt;注&gt;"  # 1806 bytes as shown
+    (part,) = text_parts(line)
+    assert part == "一" * 600 + " <注>" and utf8_size(part) <= TEXT_LIMIT
+    parts = text_parts("\n".join([line] * 3))
+    assert len(parts) == 3 and all("<b>" not in p for p in parts)

@@ -1,8 +1,9 @@
-"""Private messages: commands, answers to forms, replies to task messages — all to the core."""
+"""Private messages: commands, answers to forms, replies to task messages, files to import —
+all to the core."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
@@ -12,14 +13,18 @@ from bot.telegram.handlers.common import speaker_of
 from bot.telegram.sender import TelegramSender
 from core.app import Core
 from core.chat.conversation import Conversation
+from core.chat.imports import Upload
 from core.delivery import answer
 from core.enums import Channel
+
+DOWNLOAD_TIMEOUT = 60
 
 
 def router() -> Router:
     messages = Router(name="messages")
     messages.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user)
     messages.message.register(on_text, F.text)
+    messages.message.register(on_document, F.document)
     messages.message.register(on_other)
     return messages
 
@@ -33,6 +38,25 @@ async def on_text(
         speaker_of(message.from_user), message.text, FsmFormState(state),
         reply_to_task=await _replied_task(message, core),
     )
+    await answer(core, sender, str(message.chat.id), replies)
+
+
+async def on_document(
+    message: Message, state: FSMContext, core: Core, conversation: Conversation,
+    sender: TelegramSender, bot: Bot,
+) -> None:
+    """A file: the core decides whether to import it before it is downloaded."""
+    assert message.from_user is not None and message.document is not None
+    document = message.document
+
+    async def fetch() -> bytes:
+        downloaded = await bot.download(document, timeout=DOWNLOAD_TIMEOUT)
+        assert downloaded is not None
+        return downloaded.read()
+
+    upload = Upload(document.file_name or "", document.file_size, fetch)
+    replies = await conversation.document(speaker_of(message.from_user), upload,
+                                          FsmFormState(state))
     await answer(core, sender, str(message.chat.id), replies)
 
 

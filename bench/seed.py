@@ -1,0 +1,89 @@
+"""Databases for benchmarks: migrated SQLite files with a bureau of people and tasks, filled in
+bulk (plain INSERTs in large transactions) when the numbers are large."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from storage import migrate
+from storage.db import Database
+from storage.models import OutboxItem, Person, PersonRole, Task
+
+NOW = datetime.now(UTC)
+CHUNK = 20_000
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def fresh_database(path: Path) -> Database:
+    await asyncio.to_thread(path.unlink, True)
+    await migrate.upgrade_async(sqlite_url(path))
+    return Database(sqlite_url(path))
+
+
+async def add_people(db: Database, officials: int, leaders: int) -> tuple[list[int], list[int]]:
+    """Officials get Telegram ids 10_000+i, leaders 20_000+i; one admin (id 1, Telegram 1)."""
+    rows = [{"id": 1, "name": "管理员", "telegram_id": 1}]
+    rows += [{"id": 10 + i, "name": f"责任人{i}", "telegram_id": 10_000 + i}
+             for i in range(officials)]
+    rows += [{"id": 10 + officials + i, "name": f"领导{i}", "telegram_id": 20_000 + i}
+             for i in range(leaders)]
+    roles = [{"person_id": 1, "role": "admin"}]
+    roles += [{"person_id": 10 + i, "role": "official"} for i in range(officials)]
+    roles += [{"person_id": 10 + officials + i, "role": "leader"} for i in range(leaders)]
+    async with db.write() as session:
+        for row in rows:
+            row.update(language="zh", active=True, subscribed_openings=False,
+                       created_at=NOW, updated_at=NOW)
+        await session.execute(insert(Person), rows)
+        await session.execute(insert(PersonRole), roles)
+    official_ids = [10 + i for i in range(officials)]
+    leader_ids = [10 + officials + i for i in range(leaders)]
+    return official_ids, leader_ids
+
+
+async def add_tasks(
+    db: Database, count: int, officials: list[int], leaders: list[int], seed: int = 7
+) -> None:
+    chance = random.Random(seed)
+    statuses = ["not_started", "preparing", "preparing", "submitted", "recommended", "approved"]
+    for start in range(0, count, CHUNK):
+        rows = []
+        for i in range(start, min(count, start + CHUNK)):
+            due = NOW + timedelta(days=chance.randint(-20, 90), hours=chance.randint(0, 23))
+            rows.append({
+                "id": i + 1, "title": f"项目{i + 1}", "enterprise": f"企业{i % 997}",
+                "official_id": officials[i % len(officials)],
+                "leader_id": leaders[i % len(leaders)] if leaders else None,
+                "due_at": due, "status": chance.choice(statuses),
+                "progress": chance.randint(0, 100), "blocked": chance.random() < 0.05,
+                "funding_sought": chance.randint(10, 500), "due_follows_guideline": False,
+                "last_update_at": NOW - timedelta(days=chance.randint(0, 20)),
+                "created_at": NOW - timedelta(days=60), "updated_at": NOW,
+            })
+        async with db.write() as session:
+            await session.execute(insert(Task), rows)
+
+
+async def add_reminders(db: Database, count: int, tasks: int, due_now: int = 0) -> None:
+    """`count` sent or pending reminders spread over tasks; the last `due_now` are due now."""
+    for start in range(0, count, CHUNK):
+        rows = []
+        for i in range(start, min(count, start + CHUNK)):
+            due = i >= count - due_now
+            at = NOW - timedelta(minutes=1) if due else NOW + timedelta(minutes=i % 100_000)
+            rows.append({
+                "person_id": 10 + (i % 1000), "kind": "nudge", "task_id": 1 + (i % tasks),
+                "dedupe_key": f"bench:{i}", "due_at": at, "send_at": at,
+                "status": "pending" if due or i % 2 else "sent", "attempts": 0,
+                "payload": {}, "created_at": NOW,
+            })
+        async with db.write() as session:
+            await session.execute(insert(OutboxItem), rows)
