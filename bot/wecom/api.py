@@ -1,14 +1,17 @@
 """The WeCom server API as Duban uses it: an access token (cached until shortly before it
-expires, fetched again when WeCom calls it invalid or expired), `message/send` and
-`media/upload`. `DUBAN_WECOM_API_URL` points it at any compatible server."""
+expires, fetched again when WeCom calls it invalid or expired), `message/send`, `media/upload`
+and `media/get`. `DUBAN_WECOM_API_URL` points it at any compatible server."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40014, 41001, 42001})
 TOKEN_MARGIN = 300.0  # renew this long before WeCom's expiry, so no request carries a stale one
 TIMEOUT = aiohttp.ClientTimeout(total=20)
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60)  # a member's file may be a few MB
 
 
 class WecomError(Exception):
@@ -30,6 +34,15 @@ class WecomError(Exception):
         super().__init__(f"{errcode} {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file a member sent, as `media/get` announces it; `read` downloads it."""
+
+    filename: str
+    size: int | None
+    read: Callable[[], Awaitable[bytes]]
 
 
 class WecomApi:
@@ -61,6 +74,34 @@ class WecomApi:
         if answer.get("errcode", 0) != 0:
             raise WecomError(int(answer["errcode"]), str(answer.get("errmsg", "")))
         return str(answer["media_id"])
+
+    @asynccontextmanager
+    async def media(self, media_id: str) -> AsyncIterator[Media]:
+        """`media/get` (a member's file, kept 3 days) with only the headers read: the name
+        (Content-Disposition) and size are known before the body is downloaded, or not at all.
+        WeCom answers an error as JSON, without Content-Disposition."""
+        for attempt in (1, 2):
+            token = await self.token()
+            params = {"access_token": token, "media_id": media_id}
+            async with self._http().get(self.base + "/cgi-bin/media/get", params=params,
+                                        timeout=DOWNLOAD_TIMEOUT) as response:
+                if response.status >= 400:
+                    raise WecomError(-1, f"HTTP {response.status}")
+                if response.content_disposition is not None:
+                    # Names come quoted as sent, percent-encoded or RFC 5987 (filename*=).
+                    name = unquote(response.content_disposition.filename or "")
+                    yield Media(name, response.content_length, response.read)
+                    return
+                answer = await response.json(content_type=None)
+            errcode = int(answer.get("errcode", -1))
+            if errcode in TOKEN_ERRORS and attempt == 1:
+                self._forget(token)
+                continue
+            raise WecomError(errcode, str(answer.get("errmsg", "")))
+
+    async def download(self, media_id: str) -> bytes:
+        async with self.media(media_id) as media:
+            return await media.read()
 
     async def token(self) -> str:
         async with self._lock:
@@ -102,10 +143,13 @@ class WecomApi:
             return answer
         return answer
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=TIMEOUT)
-        async with self._session.request(method, self.base + path, **kwargs) as response:
+        return self._session
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        async with self._http().request(method, self.base + path, **kwargs) as response:
             if response.status >= 400:
                 raise WecomError(-1, f"HTTP {response.status}")
             answer: dict[str, Any] = await response.json(content_type=None)

@@ -62,8 +62,9 @@ class MemberWindows:
         self._now = monotonic
         self._sent: dict[str, deque[float]] = {}
 
-    def wait(self, member: str) -> float:
-        """Seconds until one more message to `member` fits every window."""
+    def wait(self, member: str, count: int = 1) -> float:
+        """Seconds until `count` more messages to `member` fit every window (a window's
+        whole capacity at most: more than that can never wait long enough)."""
         now = self._now()
         sent = self._sent.get(member, deque())
         while sent and sent[0] <= now - MEMBER_WINDOWS[-1][0]:
@@ -71,8 +72,9 @@ class MemberWindows:
         wait = 0.0
         for span, cap in MEMBER_WINDOWS:
             recent = [at for at in sent if at > now - span]
-            if len(recent) >= cap:
-                wait = max(wait, recent[-cap] + span - now)
+            excess = len(recent) + min(count, cap) - cap
+            if excess > 0:  # the `excess` oldest must age out of the window first
+                wait = max(wait, recent[excess - 1] + span - now)
         return wait
 
     def record(self, member: str) -> None:
@@ -92,31 +94,38 @@ class WecomSender:
         return person.wecom_id
 
     async def send(self, address: str, reply: Reply) -> SendResult:
+        """The text (in parts), then the attachment. What can fail before anything reaches
+        the member is done first — the member's limits for every part, the upload — so that a
+        retry seldom repeats a part already sent."""
         presented = await self.chat.present(address, reply)
-        result = SendResult(SendOutcome.SENT)
-        for part in text_parts(presented.reply.text):
-            result = await self._send(address, {"msgtype": "text", "text": {"content": part}})
-            if result.outcome != SendOutcome.SENT:
-                return result
-        if reply.attachment is not None:
-            result = await self._attach(address, reply.attachment)
-        if result.outcome == SendOutcome.SENT:
-            await self.chat.offered(address, presented)
-        return result
-
-    async def _attach(self, address: str, attachment: Attachment) -> SendResult:
-        kind = "image" if attachment.kind == "photo" else "file"
-        try:
-            media_id = await self.api.upload(kind, attachment.filename, attachment.data)
-        except (WecomError, aiohttp.ClientError, TimeoutError) as error:
-            return self._failure(error)
-        return await self._send(address, {"msgtype": kind, kind: {"media_id": media_id}})
-
-    async def _send(self, address: str, content: dict[str, object]) -> SendResult:
-        wait = self.windows.wait(address)
+        messages: list[dict[str, object]] = [
+            {"msgtype": "text", "text": {"content": part}}
+            for part in text_parts(presented.reply.text)]
+        count = len(messages) + (reply.attachment is not None)
+        wait = self.windows.wait(address, count)
         if wait > MAX_INLINE_WAIT:
             return SendResult(SendOutcome.RATE_LIMITED, retry_after=wait, error="member limit")
         await asyncio.sleep(wait)
+        if reply.attachment is not None:
+            try:
+                messages.append(await self._uploaded(reply.attachment))
+            except (WecomError, aiohttp.ClientError, TimeoutError) as error:
+                return self._failure(error)
+        result = SendResult(SendOutcome.SENT)
+        for content in messages:
+            result = await self._send(address, content)
+            if result.outcome != SendOutcome.SENT:
+                return result
+        await self.chat.offered(address, presented)
+        return result
+
+    async def _uploaded(self, attachment: Attachment) -> dict[str, object]:
+        """The attachment as an image or file message (the chart is an image)."""
+        kind = "image" if attachment.kind == "photo" else "file"
+        media_id = await self.api.upload(kind, attachment.filename, attachment.data)
+        return {"msgtype": kind, kind: {"media_id": media_id}}
+
+    async def _send(self, address: str, content: dict[str, object]) -> SendResult:
         self.windows.record(address)
         try:
             answer = await self.api.send_message(address, content)

@@ -19,6 +19,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from core.chat.context import FormState, Speaker
+from core.chat.imports import Upload
 from core.enums import Channel
 from core.parsing import normalize
 from core.replies import Reply
@@ -65,6 +66,11 @@ class PlainChat:
             task_id = await self.core.threads.latest_task(self.channel, speaker.external_id,
                                                           since)
         return await self.conversation.message(speaker, text, state, reply_to_task=task_id)
+
+    async def document(self, speaker: Speaker, upload: Upload) -> list[Reply]:
+        """A file the person sent (an import, for those who may import)."""
+        state = self.parts(speaker.external_id, "form")
+        return await self.conversation.document(speaker, upload, state)
 
     async def present(self, address: str, reply: Reply) -> Presented:
         """The reply with its buttons written out as numbered choices, one line per row."""

@@ -1,4 +1,5 @@
-"""Fixtures for flows over the wire: the fake Bot API server and Duban running against it."""
+"""Fixtures for flows over the wire: the fake Bot API server (and the fake WeCom) and Duban
+running against it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.conftest import make_settings
 from tests.e2e.harness import Running
 from tests.fakes.telegram_api import FakeTelegram, FakeUser
 from tests.fakes.telegram_limits import RateLimits
+from tests.fakes.wecom_api import FakeWecom, fake_wecom
 
 
 @pytest.fixture
@@ -19,6 +21,12 @@ async def fake() -> AsyncIterator[FakeTelegram]:
         # Telegram tolerates a short burst to one chat (a reply right after a notice); the
         # sender's own pacing is tested with the strict limits elsewhere.
         server.limits = RateLimits(private_burst=3)
+        yield server
+
+
+@pytest.fixture
+async def wecom() -> AsyncIterator[FakeWecom]:
+    async with fake_wecom() as server:
         yield server
 
 

@@ -1,6 +1,7 @@
 """The WeCom channel end to end: Duban runs as `duban run` does (WeCom only, or with Telegram
-too) against the fake WeCom of `tests/fakes/wecom_api.py`; members' messages arrive as real
-encrypted callbacks, replies and notices leave through `message/send`."""
+too) against the fake WeCom of `tests/fakes/wecom_api.py`; members' messages and files arrive
+as real encrypted callbacks (files fetched with `media/get`), replies and notices leave through
+`message/send`, summary charts and registers through `media/upload`."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from core.app import Core
 from core.clock import FrozenClock
 from core.enums import Channel
+from core.summary.messages import enqueue_run
 from core.tasks import AssignRequest
 from duban.runtime import NO_CHANNEL, Service, StartupError
-from storage.models import InboundSeen, InboxItem, Person, TaskUpdate
+from storage.models import ChatState, InboundSeen, InboxItem, Person, TaskUpdate
 from tests.conftest import Staff, make_settings
 from tests.e2e.conftest import People
 from tests.e2e.harness import Running, ask, eventually, labels, tap, text_of
+from tests.e2e.test_redis_forms import REDIS_URL
 from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.wecom_api import FakeWecom, fake_wecom
+from tests.fakes.wecom_api import FakeMember, FakeWecom, Sent
+from tests.files import GUIDELINE_CSV, GUIDELINE_MERGES, GUIDELINE_ROWS, csv_file, workbook
 
 WECOM_IDS = {"王主任": "WangZhuRen", "赵局长": "zhaojuzhang", "张副局长": "zhangfujuzhang",
              "钱副局长": "qianfujuzhang", "李明": "liming", "孙丽": "sunli"}
@@ -52,12 +57,6 @@ async def start(running: Running, wecom: FakeWecom) -> Running:
     await running.start()
     wecom.callback_url = f"{running.http_url}/wecom/callback"
     return running
-
-
-@pytest.fixture
-async def wecom() -> AsyncIterator[FakeWecom]:
-    async with fake_wecom() as server:
-        yield server
 
 
 @pytest.fixture
@@ -279,3 +278,118 @@ async def test_settings_on_wecom_choose_the_language(
 
 def choice_lines(message: str) -> str:
     return message.split("回复序号选择")[-1]
+
+
+async def send_file(member: FakeMember, name: str, data: bytes, *, named: bool = True) -> str:
+    """A file message, and the app's next message to the member."""
+    before = len(member.received())
+    assert (await member.send_file(name, data, named=named)).status == 200
+    return await member.wait_for(after=before)
+
+
+def media_gets(wecom: FakeWecom) -> int:
+    return sum(path == "/cgi-bin/media/get" for path, _ in wecom.calls)
+
+
+async def test_admins_import_the_files_they_send_on_wecom(
+    duban: Running, wecom: FakeWecom, members: Members
+) -> None:
+    data = workbook(("指南", GUIDELINE_ROWS, GUIDELINE_MERGES))
+    answer = await send_file(members.admin, "2027年指南.xlsx", data)
+    assert "已导入「2027年指南.xlsx」" in answer and "申报指南：新增 3，更新 0，未变 0" in answer
+    # A file message without FileName: the name comes from media/get's Content-Disposition.
+    again = await send_file(members.admin, "2027年指南.xlsx", data, named=False)
+    assert "已导入「2027年指南.xlsx」" in again and "新增 0，更新 0，未变 3" in again
+    assert media_gets(wecom) == 2
+
+    broken = csv_file([["项目名称", "责任人", "截止日期"], ["甲", "李明", "明年"]], "gbk")
+    answer = await send_file(members.admin, "任务表.csv", broken)
+    assert "第 2 行「截止日期」：日期「明年」无法识别" in answer and "没有导入任何内容" in answer
+    # Others are refused before anything is fetched.
+    refused = await send_file(members.official, "指南.csv", csv_file(GUIDELINE_CSV))
+    assert "只有管理员可以导入" in refused
+    assert "不支持的文件" in await send_file(members.admin, "指南.pdf", b"%PDF-1.4")
+    assert media_gets(wecom) == 3
+    assert "国家重点研发计划" in await members.official.ask("指南")
+
+
+async def test_new_commands_and_the_guideline_step_work_on_wecom(
+    duban: Running, members: Members, staff: Staff
+) -> None:
+    admin = members.admin
+    assert "把文件直接发给我" in await admin.ask("/import")
+    assert "已设定 2026 年目标" in await admin.ask("/target 争取资金 5000")
+    assert "争取资金" in await admin.ask("目标")
+    assert "没有权限" in await members.official.ask("/target 立项数 3")
+    await duban.core.imports.run(None, "指南.csv", csv_file(GUIDELINE_CSV), Channel.CLI)
+
+    step = await admin.ask("/assign")
+    step = await admin.ask(choice(step, "李明"))
+    await admin.ask("重点研发申报")
+    step = await admin.ask("某某科技")
+    assert "申报指南" in step
+    step = await admin.ask(choice(step, "国家重点研发计划"))
+    assert "跳过则取指南「国家重点研发计划」的县内截止日期" in step
+    step = await admin.ask(choice(step, "跳过"))
+    step = await admin.ask(choice(step, "跳过"))  # no leader
+    step = await admin.ask(choice(step, "跳过"))  # no funding
+    assert "国家重点研发计划" in step
+    assert "已分配 #1" in await admin.ask(choice(step, "✅ 确认"))
+    task = await duban.core.tasks.get(staff.admin, 1)
+    assert task.guideline_name == "国家重点研发计划"
+
+
+def image_and_file(sent: list[Sent]) -> tuple[Sent, Sent]:
+    (image,) = [s for s in sent if s.msgtype == "image"]
+    (register,) = [s for s in sent if s.msgtype == "file"]
+    return image, register
+
+
+async def test_summaries_on_wecom_come_with_the_chart_and_the_register(
+    duban: Running, wecom: FakeWecom, members: Members, staff: Staff
+) -> None:
+    request = AssignRequest("李明", "2026-12-20", "高新技术企业认定", "张副局长", "50")
+    await duban.core.tasks.assign(staff.admin, request, Channel.CLI)
+    director = wecom.member(WECOM_IDS["赵局长"])
+    assert "#1" in await director.ask("汇总")
+    await wecom.wait_for(director.user, lambda s: s.msgtype == "file")
+    sent = wecom.received(director.user)
+    image, register = image_and_file(sent)
+    assert sent.index(image) < sent.index(register)  # text, chart, then the register
+    assert image.text == "summary.png" and register.text.startswith("督办台账-")
+    assert wecom.uploads[image.body["image"]["media_id"]][1].startswith(b"\x89PNG")
+    assert wecom.uploads[register.body["file"]["media_id"]][1].startswith(b"PK")
+
+    # The weekly run's stored rows go out over WeCom too: the leader's portfolio and chart.
+    leader = members.leader
+    before = len(leader.received())
+    assert await enqueue_run(duban.core, "weekly:test", duban.core.clock.now()) == 2
+    await wecom.wait_for(leader.user, lambda s: s.msgtype == "image", after=before)
+    texts = leader.received()[before:]
+    assert any("高新技术企业认定" in text for text in texts)
+    assert not [s for s in wecom.received(leader.user) if s.msgtype == "file"]  # no register
+
+
+async def test_with_redis_a_wecom_form_lives_there_and_survives_a_restart(
+    wecom: FakeWecom, database_url: str, clock: FrozenClock, core: Core, staff: Staff,
+    members: Members,
+) -> None:
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    await register_on_wecom(core, staff)
+    settings = make_settings(database_url, bot_token=None, redis_url=REDIS_URL,
+                             **wecom.settings())
+    running = await start(Running(None, settings, clock), wecom)
+    try:
+        step = await members.admin.ask("/assign")
+        assert "项目名称" in await members.admin.ask(choice(step, "李明"))
+        assert await redis.keys("duban:*wecom:WangZhuRen:form*")
+        assert await redis.keys("duban:*wecom:WangZhuRen:choices*")
+        async with running.core.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(ChatState)) == 0
+        await running.stop()
+        await start(running, wecom)  # a new HTTP port: WeCom is pointed at it again
+        assert "申报单位" in await members.admin.ask("科技小巨人培育")
+    finally:
+        await running.stop()
+        await redis.aclose()

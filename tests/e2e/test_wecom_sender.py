@@ -1,14 +1,16 @@
-"""The WeCom sender over the wire against the fake WeCom: access tokens refreshed on expiry and
-on 40014/42001, errcodes mapped onto the outbox's outcomes, WeCom's limits kept."""
+"""The WeCom sender and API over the wire against the fake WeCom: access tokens refreshed on
+expiry and on 40014/42001, errcodes mapped onto the outbox's outcomes, WeCom's limits kept,
+members' files named and fetched with media/get."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote
 
 import pytest
 
 from bot.state import SqlStorage, chat_parts
-from bot.wecom.api import WecomApi
+from bot.wecom.api import WecomApi, WecomError
 from bot.wecom.sender import TEXT_LIMIT, WecomSender
 from core.app import Core
 from core.chat.conversation import Conversation
@@ -17,23 +19,22 @@ from core.delivery import SendOutcome
 from core.enums import Channel
 from core.replies import Action, Attachment, Button, Reply
 from tests.conftest import make_settings
-from tests.fakes.wecom_api import FakeWecom, fake_wecom
+from tests.fakes.wecom_api import FakeWecom
 
 USER = "liming"
 
 
 @pytest.fixture
-async def wecom() -> AsyncIterator[FakeWecom]:
-    async with fake_wecom() as server:
-        yield server
+async def api(wecom: FakeWecom, database_url: str) -> AsyncIterator[WecomApi]:
+    api = WecomApi(make_settings(database_url, **wecom.settings()))
+    yield api
+    await api.close()
 
 
 @pytest.fixture
-async def sender(wecom: FakeWecom, database_url: str, core: Core) -> AsyncIterator[WecomSender]:
-    api = WecomApi(make_settings(database_url, **wecom.settings()))
+def sender(api: WecomApi, core: Core) -> WecomSender:
     parts = chat_parts(SqlStorage(core.db), Channel.WECOM)
-    yield WecomSender(api, PlainChat(core, Conversation(core), Channel.WECOM, parts))
-    await api.close()
+    return WecomSender(api, PlainChat(core, Conversation(core), Channel.WECOM, parts))
 
 
 async def test_a_text_goes_out_with_a_cached_token(sender: WecomSender, wecom: FakeWecom) -> None:
@@ -111,6 +112,18 @@ async def test_an_attachment_is_uploaded_and_sent_as_a_file(
     assert list(wecom.uploads.values()) == [("台账.xlsx", b"PK\x03\x04 sheet")]
 
 
+async def test_a_failed_upload_sends_nothing_so_a_retry_repeats_nothing(
+    sender: WecomSender, wecom: FakeWecom
+) -> None:
+    reply = Reply("📊 本周汇总", attachment=Attachment("summary.png", b"\x89PNG", kind="photo"))
+    wecom.fail_next(-1, path="/cgi-bin/media/upload")  # WeCom busy
+    assert (await sender.send(USER, reply)).outcome == SendOutcome.TEMPORARY
+    assert wecom.received(USER) == []
+    assert (await sender.send(USER, reply)).outcome == SendOutcome.SENT
+    assert [(s.msgtype, s.text) for s in wecom.received(USER)] == [
+        ("text", "📊 本周汇总"), ("image", "summary.png")]
+
+
 async def test_no_member_gets_more_than_wecom_delivers(
     sender: WecomSender, wecom: FakeWecom
 ) -> None:
@@ -122,3 +135,36 @@ async def test_no_member_gets_more_than_wecom_delivers(
     assert held.outcome == SendOutcome.RATE_LIMITED and 55 < (held.retry_after or 0) <= 60
     assert len(wecom.received(USER)) == 30 and wecom.dropped == []
     assert (await sender.send("sunli", Reply("别人不受影响"))).outcome == SendOutcome.SENT
+    for n in range(29):
+        await sender.send("zhaoli", Reply(f"第{n}条"))
+    # Text and chart are two messages; only one fits: neither is sent, nothing uploaded.
+    chart = Reply("📊", attachment=Attachment("summary.png", b"\x89PNG", kind="photo"))
+    assert (await sender.send("zhaoli", chart)).outcome == SendOutcome.RATE_LIMITED
+    assert len(wecom.received("zhaoli")) == 29 and wecom.uploads == {}
+
+
+@pytest.mark.parametrize(("header", "name"), [
+    ('attachment; filename="{quoted}"', "指南.csv"),  # percent-encoded
+    ("attachment; filename*=UTF-8''{quoted}", "指南.csv"),  # RFC 5987
+    ('attachment; filename="guidelines.csv"', "guidelines.csv"),
+])
+async def test_a_members_file_is_named_by_media_get_before_it_is_read(
+    api: WecomApi, wecom: FakeWecom, header: str, name: str
+) -> None:
+    wecom.disposition = lambda sent_as: header.format(quoted=quote(sent_as))
+    media_id = wecom.media_from_member("指南.csv", b"a,b")
+    async with api.media(media_id) as media:
+        assert (media.filename, media.size) == (name, 3)
+        assert await media.read() == b"a,b"
+
+
+async def test_media_get_refreshes_its_token_and_reports_unknown_media(
+    api: WecomApi, wecom: FakeWecom
+) -> None:
+    media_id = wecom.media_from_member("名单.xlsx", b"PK")
+    await api.token()
+    wecom.expire_tokens()
+    assert await api.download(media_id) == b"PK"
+    with pytest.raises(WecomError) as unknown:
+        await api.download("no-such-media")
+    assert unknown.value.errcode == 40007

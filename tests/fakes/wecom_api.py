@@ -3,13 +3,16 @@
 It plays both parts WeCom plays for a self-built app:
 
 - the server API Duban calls: ``/cgi-bin/gettoken`` (40001 for a wrong secret, 40013 for a
-  wrong corp id), ``/cgi-bin/message/send`` and ``/cgi-bin/media/upload``. Access tokens expire
+  wrong corp id), ``/cgi-bin/message/send``, ``/cgi-bin/media/upload`` and ``/cgi-bin/media/get``
+  (a file with its name in Content-Disposition, percent-encoded unless ``disposition`` says
+  otherwise; an unknown media_id is 40007 as JSON). Access tokens expire
   (``expire_tokens()`` → 42001) or are revoked (``revoke_tokens()`` → 40014); ``fail_next``
   answers the next sends with any errcode (45009 app over its limit, 60020 IP not trusted,
   81013 member unreachable, -1 busy...); a member who ``left()`` gets 81013. Like WeCom, what
   one app sends one member beyond 30 a minute is dropped without an error (kept in
   ``dropped`` so tests can tell).
-- the members who write to the app: ``member.send("任务")`` builds the message XML, encrypts
+- the members who write to the app: ``member.send("任务")`` (or ``member.send_file(name,
+  data)``, a file message whose media ``media/get`` serves) builds the message XML, encrypts
   it as WeCom does (AES-256-CBC, random prefix, length, CorpID, PKCS#7 to 32 bytes), signs it
   (``msg_signature``) and POSTs it to ``callback_url``; with no answer within 5 seconds it
   delivers again, up to three times, as WeCom does.
@@ -32,7 +35,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -74,6 +77,11 @@ def message_xml(fields: dict[str, str | int]) -> str:
     return "<xml>" + "".join(parts) + "</xml>"
 
 
+def percent_encoded(name: str) -> str:
+    """A Content-Disposition naming the file percent-encoded, as Chinese APIs often do."""
+    return f'attachment; filename="{quote(name)}"'
+
+
 @dataclass
 class Sent:
     """A message the app sent a member (``text`` is the content, or the file's name)."""
@@ -104,12 +112,13 @@ class FakeWecom:
         self.callback_url: str | None = None
         self.sent: list[Sent] = []
         self.dropped: list[Sent] = []
-        self.uploads: dict[str, tuple[str, bytes]] = {}
+        self.uploads: dict[str, tuple[str, bytes]] = {}  # media_id → (name, data), both ways
+        self.disposition: Callable[[str], str] = percent_encoded
         self.calls: list[tuple[str, int]] = []  # (path, errcode answered)
         self.gettoken_calls = 0
         self.callback_answers: list[CallbackAnswer] = []
         self._tokens: dict[str, float] = {}  # token → expiry (monotonic)
-        self._faults: list[tuple[int, str]] = []
+        self._faults: dict[str, list[tuple[int, str]]] = {}  # path → errcodes to answer
         self._left: set[str] = set()
         self._per_member: dict[str, list[float]] = {}
         self._msg_ids = itertools.count(7_000_000_000_000_000_001)
@@ -130,6 +139,7 @@ class FakeWecom:
             web.get("/cgi-bin/gettoken", self._gettoken),
             web.post("/cgi-bin/message/send", self._send),
             web.post("/cgi-bin/media/upload", self._upload),
+            web.get("/cgi-bin/media/get", self._media),
         ])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -156,9 +166,15 @@ class FakeWecom:
 
     # ---- faults ------------------------------------------------------------------------------
 
-    def fail_next(self, errcode: int, count: int = 1, errmsg: str = "injected") -> None:
-        """Answer the next ``count`` message/send calls with ``errcode`` (nothing delivered)."""
-        self._faults.extend([(errcode, errmsg)] * count)
+    def fail_next(self, errcode: int, count: int = 1, errmsg: str = "injected",
+                  path: str = "/cgi-bin/message/send") -> None:
+        """Answer the next ``count`` calls of ``path`` (message/send or media/upload) with
+        ``errcode`` (nothing delivered or stored)."""
+        self._faults.setdefault(path, []).extend([(errcode, errmsg)] * count)
+
+    def _fault(self, path: str) -> web.Response | None:
+        faults = self._faults.get(path)
+        return self._error(path, *faults.pop(0)) if faults else None
 
     def expire_tokens(self) -> None:
         self._tokens = dict.fromkeys(self._tokens, 0.0)
@@ -212,8 +228,8 @@ class FakeWecom:
         if refused:
             return self._error(path, *refused)
         body: JsonDict = await request.json()
-        if self._faults:
-            return self._error(path, *self._faults.pop(0))
+        if fault := self._fault(path):
+            return fault
         if body.get("agentid") != self.agent_id:
             return self._error(path, 40056, "invalid agentid")
         user = str(body.get("touser", ""))
@@ -257,6 +273,8 @@ class FakeWecom:
         refused = self._token_error(request)
         if refused:
             return self._error(path, *refused)
+        if fault := self._fault(path):
+            return fault
         reader = await request.multipart()
         part = await reader.next()
         if not isinstance(part, aiohttp.BodyPartReader) or part.name != "media":
@@ -267,6 +285,25 @@ class FakeWecom:
         self.calls.append((path, 0))
         return web.json_response({"errcode": 0, "errmsg": "ok", "type": request.query.get("type"),
                                   "media_id": media_id, "created_at": str(int(time.time()))})
+
+    async def _media(self, request: web.Request) -> web.Response:
+        path = "/cgi-bin/media/get"
+        refused = self._token_error(request)
+        if refused:
+            return self._error(path, *refused)
+        media = self.uploads.get(request.query.get("media_id", ""))
+        if media is None:
+            return self._error(path, 40007, "invalid media_id")
+        self.calls.append((path, 0))
+        name, data = media
+        return web.Response(body=data, content_type="application/octet-stream",
+                            headers={"Content-Disposition": self.disposition(name)})
+
+    def media_from_member(self, filename: str, data: bytes) -> str:
+        """A file a member sent, kept for ``media/get``: its media_id."""
+        media_id = f"member-media-{secrets.token_hex(8)}"
+        self.uploads[media_id] = (filename, data)
+        return media_id
 
     # ---- members and the callback ------------------------------------------------------------
 
@@ -362,6 +399,18 @@ class FakeMember:
 
     async def send(self, text: str) -> CallbackAnswer:
         return await self.fake.deliver(self.text_message(text))
+
+    async def send_file(self, filename: str, data: bytes, *, named: bool = True) -> CallbackAnswer:
+        """A file message; ``named=False`` leaves out FileName and FileSize, so that only
+        ``media/get`` tells the name."""
+        fields: dict[str, str | int] = {
+            "ToUserName": self.fake.corp_id, "FromUserName": self.user,
+            "CreateTime": int(time.time()), "MsgType": "file",
+            "MediaId": self.fake.media_from_member(filename, data)}
+        if named:
+            fields.update(FileName=filename, FileSize=len(data))
+        fields.update(MsgId=secrets.randbelow(2**63), AgentID=self.fake.agent_id)
+        return await self.fake.deliver(message_xml(fields))
 
     async def click(self, key: str) -> CallbackAnswer:
         """A custom menu item with this key, pressed."""

@@ -50,3 +50,14 @@ def test_plain_text_is_measured_not_the_markup() -> None:
     assert part == "一" * 600 + " <注>" and utf8_size(part) <= TEXT_LIMIT
     parts = text_parts("\n".join([line] * 3))
     assert len(parts) == 3 and all("<b>" not in p for p in parts)
+
+
+def test_a_message_in_several_parts_waits_until_all_of_them_fit() -> None:
+    ticks = Ticks()
+    windows = MemberWindows(ticks)
+    for _ in range(28):
+        windows.record("liming")
+        ticks.now += 1
+    assert windows.wait("liming", 2) == 0
+    assert windows.wait("liming", 3) == 1000 + 60 - 1028  # the first must leave the minute
+    assert windows.wait("liming", 40) == 1027 + 60 - 1028  # more than a minute holds: all
