@@ -1,17 +1,21 @@
 """The console: lines typed in a terminal go through the same conversation as Telegram and
 WeCom (buttons as numbered choices, see `core.chat.plain`), as the person chosen with
-`/as 姓名`; the outbox's messages to that person are shown too. For trying Duban without any
-chat account, against the same database."""
+`/as 姓名`; the outbox's messages to that person are shown too, and `/file 路径` sends a local
+file as if it came in a chat (an import). For trying Duban without any chat account, against
+the same database."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.state import SqlStorage, chat_parts
 from core.app import Core
 from core.chat.context import Speaker, describe
 from core.chat.conversation import Conversation
+from core.chat.imports import Upload
 from core.chat.plain import PlainChat
 from core.delivery import ChatLimits, SendOutcome, SendResult, answer
 from core.dto import PersonView
@@ -61,9 +65,12 @@ class Console:
         self.replies = ConsoleSender(self, self.say("console_bot"))
         self.notices = ConsoleSender(self, self.say("console_notice"))
 
+    @property
+    def lang(self) -> str:
+        return self.acting.language if self.acting else self.core.settings.language
+
     def say(self, key: str, **values: object) -> Html:
-        lang = self.acting.language if self.acting else self.core.settings.language
-        return t(lang, key, **values)
+        return t(self.lang, key, **values)
 
     def show(self, mark: str, text: str) -> None:
         lines = plain(text).split("\n")
@@ -96,18 +103,30 @@ class Console:
             name = text[3:].strip()
             await (self.act_as(name) if name else self._list_people())
             return True
-        if text and self.acting is not None:
-            address = str(self.acting.id)
-            replies = await self.chat.message(Speaker(Channel.CONSOLE, address), text)
-            await answer(self.core, self.replies, address, replies)
+        if not text or self.acting is None:
+            return True
+        speaker = Speaker(Channel.CONSOLE, str(self.acting.id))
+        if text == "/file" or text.startswith("/file "):
+            replies = await self._file(speaker, text[5:].strip())
+        else:
+            replies = await self.chat.message(speaker, text)
+        await answer(self.core, self.replies, speaker.external_id, replies)
         return True
+
+    async def _file(self, speaker: Speaker, name: str) -> list[Reply]:
+        """`/file PATH`: the file, as if sent in a chat. The core decides whether to read it."""
+        found = await asyncio.to_thread(_local_file, name)
+        if found is None:
+            return [Reply(self.say("console_no_file", path=name), error=True)]
+        path, size = found
+        upload = Upload(path.name, size, lambda: asyncio.to_thread(path.read_bytes))
+        return await self.chat.document(speaker, upload)
 
     async def act_as(self, name: str) -> bool:
         try:
             person = await self.core.people.find(name, "name")
         except DubanError as error:
-            lang = self.acting.language if self.acting else self.core.settings.language
-            self.show(self.say("console_bot"), describe(lang, error))
+            self.show(self.say("console_bot"), describe(self.lang, error))
             return False
         self._become(person)
         return True
@@ -122,3 +141,8 @@ class Console:
         people = await self.core.people.everyone()
         names = [f"{p.name}（{plain(roles_text(p.language, p.roles))}）" for p in people]
         self.show(self.say("console_bot"), self.say("console_people", people="、".join(names)))
+
+
+def _local_file(name: str) -> tuple[Path, int] | None:
+    path = Path(name).expanduser()
+    return (path, path.stat().st_size) if name and path.is_file() else None

@@ -18,11 +18,12 @@ ZH = {
     "language.en": "English",
     "console_bot": "督办",
     "console_notice": "📨 通知",
-    "console_hello": "督办控制台：与正式渠道共用同一套业务和数据库。发送 /as 姓名 切换身份，/as 列出人员，/quit 退出。",
+    "console_hello": "督办控制台：与正式渠道共用同一套业务和数据库。发送 /as 姓名 切换身份，/as 列出人员，/file 路径 发送本机文件（导入），/quit 退出。",
     "console_acting": "现在的身份：{name}（{roles}）。发给此人的通知也会显示在这里。",
     "console_people": "已登记的人员：{people}\n发送 /as 姓名 切换身份。",
     "console_nobody": "数据库里还没有任何人员。先添加一位管理员：duban user add --name 王主任 --role admin",
     "console_attachment": "（附件 {filename}，{size} 字节：控制台不显示附件）",
+    "console_no_file": "找不到文件「{path}」：请写本机文件的路径，例如 /file 指南.xlsx",
 }
 
 EN = {
@@ -43,9 +44,10 @@ EN = {
     "language.en": "English",
     "console_bot": "Duban",
     "console_notice": "📨 notice",
-    "console_hello": "Duban console: the same rules and database as the real channels. Send /as name to act as someone else, /as to list people, /quit to leave.",
+    "console_hello": "Duban console: the same rules and database as the real channels. Send /as name to act as someone else, /as to list people, /file path to send a local file (an import), /quit to leave.",
     "console_acting": "Acting as {name} ({roles}). Notices for this person show up here too.",
     "console_people": "Registered people: {people}\nSend /as name to switch.",
     "console_nobody": "There is nobody in the database yet. Add an admin first: duban user add --name 王主任 --role admin",
     "console_attachment": "(attachment {filename}, {size} bytes: the console does not show attachments)",
+    "console_no_file": "No file \"{path}\": give the path of a file on this computer, e.g. /file guidelines.xlsx",
 }

@@ -1,10 +1,12 @@
 """The console channel: typed lines through the same conversation, as any registered person,
-with that person's outbox messages shown; driven in-process and as `duban console`."""
+with that person's outbox messages shown, local files sent as imports; driven in-process and as
+`duban console`."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from core.clock import FrozenClock
 from duban.runtime import run_console
 from storage.models import OutboxItem, TaskUpdate
 from tests.conftest import Staff
+from tests.files import GUIDELINE_CSV, csv_file
 
 
 class Terminal:
@@ -48,12 +51,17 @@ class Terminal:
         return await self.wait_for(expected, before)
 
 
+def open_console(settings: Settings, clock: FrozenClock) -> tuple[Terminal, asyncio.Task[None]]:
+    """`duban console` in this event loop on a stand-in terminal."""
+    terminal = Terminal()
+    return terminal, asyncio.create_task(
+        run_console(settings, terminal.lines(), terminal.write, clock=clock))
+
+
 async def test_acting_as_several_people_with_their_notices(
     settings: Settings, clock: FrozenClock, staff: Staff
 ) -> None:
-    terminal = Terminal()
-    console = asyncio.create_task(
-        run_console(settings, terminal.lines(), terminal.write, clock=clock))
+    terminal, console = open_console(settings, clock)
     await terminal.wait_for("现在的身份：王主任（管理员）")
     assigned = await terminal.type("/assign 李明 | 2026-12-20 | 高新技术企业认定 | 张副局长",
                                    "已分配")
@@ -79,6 +87,29 @@ async def test_acting_as_several_people_with_their_notices(
             OutboxItem.person_id == staff.leader.id))
     assert channels == {"console"}
     assert leader_notice == "pending"  # not the console's to send: it stays for his channel
+
+
+async def test_files_settings_and_targets_on_the_console(
+    settings: Settings, clock: FrozenClock, staff: Staff, tmp_path: Path
+) -> None:
+    path = tmp_path / "指南.csv"
+    path.write_bytes(csv_file(GUIDELINE_CSV))
+    terminal, console = open_console(settings, clock)
+    await terminal.wait_for("现在的身份：王主任")
+    imported = await terminal.type(f"/file {path}", "已导入")
+    assert "申报指南：新增 2，更新 0，未变 0" in imported
+    assert "找不到文件「没有.csv」" in await terminal.type("/file 没有.csv", "找不到文件")
+    assert "国家重点研发计划" in await terminal.type("指南", "国家重点研发计划")
+    assert "已设定 2026 年目标" in await terminal.type("/target 争取资金 5000", "已设定")
+    overview = await terminal.type("/settings", "我的设置")
+    english = re.search(r"(\d+) English", overview)
+    assert english is not None
+    assert "Language: English" in await terminal.type(english[1], "Saved.")
+
+    await terminal.type("/as 李明", "现在的身份：李明")
+    assert "只有管理员可以导入" in await terminal.type(f"/file {path}", "只有管理员")
+    await terminal.typed.put(None)
+    await asyncio.wait_for(console, 10)
 
 
 async def test_duban_console_reads_stdin(
