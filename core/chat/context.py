@@ -12,6 +12,8 @@ from core.replies import Reply
 from core.texts import Html, t
 from core.views import Look
 
+ECHO_LIMIT = 100
+
 if TYPE_CHECKING:
     from core.app import Core
 
@@ -82,8 +84,10 @@ class Ctx:
 
 
 def describe(lang: str, error: DubanError) -> Html:
-    """An error in the person's language, with field, role and status names translated."""
-    values = dict(error.values)
+    """An error in the person's language, with field, role and status names translated. What
+    the person typed is quoted back at most ECHO_LIMIT characters long: a whole 4000-character
+    message quoted in a form's error, with the step asked again, would be too long to send."""
+    values = {k: _shortened(v) for k, v in error.values.items()}
     if "field" in values:
         values["field"] = t(lang, f"field.{values['field']}") if values["field"] else ""
     if "role" in values:
@@ -95,3 +99,9 @@ def describe(lang: str, error: DubanError) -> Html:
     if "kind" in values:
         values["kind_label"] = t(lang, f"import_kind.{values['kind']}")
     return t(lang, error.key, **values)
+
+
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Html) and len(value) > ECHO_LIMIT:
+        return value[:ECHO_LIMIT] + "…"
+    return value

@@ -82,3 +82,13 @@ async def test_free_text_goes_to_the_latest_task_message(
     await core.threads.remember(Channel.CONSOLE, address, "m2", other.task.id)
     assert f"已记录 #{other.task.id} 留言" in await say(chat, staff, "下周一去企业")
     assert "已记录 #1 进度 30%" in await say(chat, staff, "/report 1 30")
+
+
+async def test_a_long_answer_in_a_form_is_quoted_back_short(chat: PlainChat, staff: Staff) -> None:
+    """Found by fuzzing: the whole answer quoted in the error, with the step asked again, was
+    longer than a message may be."""
+    admin = Speaker(Channel.CONSOLE, str(staff.admin.id))
+    await chat.message(admin, "/assign")
+    (reply,) = await chat.message(admin, "甲" * 4000)
+    assert reply.error and "「" + "甲" * 100 + "…」未找到" in reply.text
+    assert len(reply.text) < 1000 and "第 1 步" in reply.text
