@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import nudges
 from core.calendar import after_quiet_hours
 from core.dto import PersonView, TaskView
 from core.enums import Role
 from core.outbox import enqueue
+from core.planning import NUDGE
 from core.replies import Reply
 from core.summary import messages as summary_messages
 from core.texts import t
@@ -185,6 +187,7 @@ RENDERERS: dict[str, Renderer] = {
     "blocked": _blocked,
     "opening": _opening,
     **summary_messages.RENDERERS,
+    **nudges.RENDERERS,
 }
 
 
@@ -196,7 +199,23 @@ async def render(core: Core, person: PersonView, items: list[OutboxItem]) -> lis
     tasks = await core.tasks.views_by_id(task_ids)
     rendered = []
     for item in items:
-        renderer = RENDERERS[item.kind]
-        reply = await renderer(core, look, person, item, tasks.get(item.task_id or 0))
-        rendered.append(Rendered(reply or Reply(""), (item.id,)))
+        if item.kind != NUDGE:
+            renderer = RENDERERS[item.kind]
+            reply = await renderer(core, look, person, item, tasks.get(item.task_id or 0))
+            rendered.append(Rendered(reply or Reply(""), (item.id,)))
+    return rendered + _digest(look, person, [i for i in items if i.kind == NUDGE], tasks)
+
+
+def _digest(
+    look: Look, person: PersonView, items: list[OutboxItem], tasks: dict[int, TaskView]
+) -> list[Rendered]:
+    """The person's deadline nudges due now, as one message (and the rows with nothing left to
+    say, as an empty one)."""
+    due = [i for i in items if nudges.nudge_due(look, person, tasks.get(i.task_id or 0))]
+    rendered = []
+    if due:
+        reply = nudges.nudge_reply(look, person, due, [tasks[i.task_id or 0] for i in due])
+        rendered.append(Rendered(reply, tuple(i.id for i in due)))
+    if len(due) < len(items):
+        rendered.append(Rendered(Reply(""), tuple(i.id for i in items if i not in due)))
     return rendered

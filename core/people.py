@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
+from core import audit, planning
 from core.dto import PersonView
 from core.enums import Channel, Role, Saved
 from core.errors import InputError, NotFound
 from core.parsing import MAX_NAME, check_text, normalize
-from storage.models import Person, PersonRole
+from core.permissions import Permission, require
+from storage.models import Person, PersonRole, Task
 from storage.queries import roles_of
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ ROLE_WORDS: dict[str, Role] = {
     "责任人": Role.OFFICIAL, "official": Role.OFFICIAL,
 }
 
+AWAY_LIMIT = 365
 # The column holding a person's id on each channel a reminder can be sent over.
 CHANNEL_IDS = {Channel.TELEGRAM: "telegram_id", Channel.WECOM: "wecom_id"}
 
@@ -163,6 +165,31 @@ class People:
             audit.record(session, actor_id=actor.id, channel=channel, action="person_settings",
                          subject=f"person:{person.id}", at=self.core.clock.now(),
                          language=person.language, preferred_channel=person.preferred_channel)
+            return await view_of(session, person)
+
+    async def set_away(
+        self, actor: PersonView, ref: str | None, days: int, channel: Channel
+    ) -> PersonView:
+        """/away: no deadline nudges for `ref` (the actor when None; someone else needs an
+        admin) until local midnight `days` days from today; 0 means back now. Their open tasks
+        are re-planned at once."""
+        if ref is not None:
+            require(actor, Permission.MANAGE_PEOPLE)
+        if not 0 <= days <= AWAY_LIMIT:
+            raise InputError("away_days_invalid", value=str(days), limit=AWAY_LIMIT)
+        now, tz = self.core.clock.now(), self.core.settings.tz
+        back = now.astimezone(tz).date() + timedelta(days=days)
+        async with self.core.db.write() as session:
+            person = (await session.get(Person, actor.id) if ref is None
+                      else await resolve(session, ref, "name"))
+            assert person is not None
+            person.away_until = datetime.combine(back, time(0), tzinfo=tz) if days else None
+            audit.record(session, actor_id=actor.id, channel=channel, action="person_away",
+                         subject=f"person:{person.id}", at=now, days=days)
+            tasks = await session.scalars(select(Task).where(
+                Task.official_id == person.id,
+                Task.status.in_([s.value for s in planning.NUDGED_STATUSES])))
+            await planning.replan_tasks(self.core, session, list(tasks), now)
             return await view_of(session, person)
 
     async def remember_username(self, person_id: int, username: str | None) -> None:

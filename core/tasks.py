@@ -4,7 +4,7 @@ actor's permission itself, writes the task's history and the audit log in one tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import format_offsets, parse_offsets
-from core import audit, notices
+from core import audit, notices, planning
 from core.dto import PersonView, TaskDetail, TaskView, UpdateView
 from core.enums import CLOSED, Channel, Role, Saved, Status, UpdateKind
 from core.errors import InputError, NotAllowed, NotFound, about
@@ -64,6 +64,7 @@ class Outcome:
     warning: str | None = None
 
 
+SNOOZE_DAYS = (1, 3)
 EDITABLE = ("official", "leader", "due", "title", "enterprise", "funding", "offsets")
 
 
@@ -171,6 +172,7 @@ class Tasks:
                       note="import: " + ", ".join(named))
         self._audit(session, actor, channel, task, "task_import_update", now, changed=changed)
         await notices.task_edited(self.core, session, task, before, now)
+        await planning.replan(self.core, session, task, now)
         return Saved.UPDATED
 
     async def follow_guideline(
@@ -193,6 +195,7 @@ class Tasks:
             self._audit(session, None, Channel.SYSTEM, task, "task_follow_guideline", now,
                         guideline=guideline.id, due=task.due_at.isoformat())
             await notices.notify(self.core, session, task.official_id, "due_changed", task, now)
+            await planning.replan(self.core, session, task, now)
             moved.append(task.id)
         return moved
 
@@ -237,6 +240,8 @@ class Tasks:
                 task, _ = await self._for_update(session, actor, task_id)
                 changes = self._apply(session, task, actor, channel, now,
                                       progress, status, note, granted)
+                if status is not None:  # submitted or closed: no more nudges; reopened: again
+                    await planning.replan(self.core, session, task, now)
             self._audit(session, actor, channel, task, "task_report", now, changes=changes)
             view = await self._view(session, task)
         self.core.outbox_signal.wake()
@@ -280,6 +285,25 @@ class Tasks:
             self._audit(session, actor, channel, task, "task_unblock", now)
             return Outcome(await self._view(session, task), ("unblocked",))
 
+    async def snooze(
+        self, actor: PersonView, task_id: int, days: int, channel: Channel
+    ) -> Outcome:
+        """稍后提醒: no nudges for `days` days, then one if the task is still open."""
+        if days not in SNOOZE_DAYS:
+            raise InputError("button_invalid")
+        now = self.core.clock.now()
+        async with self.core.db.write() as session:
+            task, _ = await self._for_update(session, actor, task_id)
+            if Status(task.status).closed:
+                raise NotAllowed("task_closed", task_id=task.id, status=task.status)
+            task.snoozed_until = now + timedelta(days=days)
+            self._history(session, task, actor, channel, UpdateKind.SNOOZED, now,
+                          note=task.snoozed_until.astimezone(self.core.settings.tz)
+                          .strftime("%Y-%m-%d %H:%M"))
+            self._audit(session, actor, channel, task, "task_snooze", now, days=days)
+            await planning.replan(self.core, session, task, now)
+            return Outcome(await self._view(session, task), ("snoozed",))
+
     async def edit(
         self, actor: PersonView, task_id: int, field_name: str, value: str, channel: Channel
     ) -> Outcome:
@@ -298,6 +322,7 @@ class Tasks:
             self._audit(session, actor, channel, task, "task_edit", now, field=field_name,
                         value=value)
             await notices.task_edited(self.core, session, task, before, now)
+            await planning.replan(self.core, session, task, now)
             view = await self._view(session, task)
         self.core.outbox_signal.wake()
         warning = "due_past" if field_name == "due" and view.due_at <= now else None
@@ -351,6 +376,7 @@ class Tasks:
                     official=task.official_id, leader=task.leader_id, due=task.due_at.isoformat(),
                     guideline=task.guideline_id)
         await notices.task_assigned(self.core, session, task, now)
+        await planning.replan(self.core, session, task, now)
         return task
 
     @staticmethod

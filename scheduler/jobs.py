@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select, update
 
 from config.settings import Settings
-from core import notices
+from core import notices, reminders
 from core.app import Core
 from core.enums import Role
 from core.inbox import forget_seen
@@ -63,6 +63,18 @@ async def announce_openings(core: Core) -> None:
         log.info("%d guideline opening notices enqueued", count)
 
 
+def follow_up(check: Callable[[Core], Awaitable[int]], what: str) -> JobFunction:
+    """A job running one of the reminder checks (`core.reminders`), waking the dispatcher when it
+    stored something."""
+    async def run(core: Core) -> None:
+        count = await check(core)
+        if count:
+            log.info("%d %s stored", count, what)
+            core.outbox_signal.wake()
+
+    return run
+
+
 def summary_trigger(settings: Settings) -> CronTrigger:
     return CronTrigger.from_crontab(settings.summary_cron, timezone=settings.tz)
 
@@ -102,6 +114,12 @@ JOBS: list[PeriodicJob] = [
     PeriodicJob("weekly_summary", weekly_summary, lambda core: summary_trigger(core.settings),
                 run_at_start=True),
     PeriodicJob("forget_seen", forget_seen, lambda core: IntervalTrigger(hours=6)),
+    PeriodicJob("stale_nudges", follow_up(reminders.check_stale, "stale nudges"),
+                lambda core: IntervalTrigger(minutes=30), run_at_start=True),
+    PeriodicJob("overdue_notices", follow_up(reminders.check_overdue, "overdue notices"),
+                lambda core: IntervalTrigger(minutes=15), run_at_start=True),
+    PeriodicJob("escalations", follow_up(reminders.check_escalations, "escalations"),
+                lambda core: IntervalTrigger(minutes=15), run_at_start=True),
 ]
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.chat import forms, imports, settings
+from core.chat.away import away
 from core.chat.context import Ctx
 from core.chat.guidelines import guidelines
 from core.chat.report import apply_report, parse_report, recorded
@@ -180,6 +181,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("invite", invite, Permission.INVITE, "help.invite"),
     Command("import", imports.usage, Permission.IMPORT, "help.import"),
     Command("settings", settings.settings, None, "help.settings"),
+    Command("away", away, None, "help.away"),
     Command("cancel", cancel, None, None),
 )}
 
@@ -189,6 +191,7 @@ WORDS = {
     "帮助": "help", "取消": "cancel", "tasks": "tasks", "help": "help", "summary": "summary",
     "指南": "guidelines", "申报指南": "guidelines", "guidelines": "guidelines",
     "目标": "target", "年度目标": "target", "设置": "settings", "settings": "settings",
+    "休假": "away",
 }
 
 

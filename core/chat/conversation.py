@@ -14,10 +14,11 @@ from core.chat.report import recorded, reply_note
 from core.dto import PersonView
 from core.enums import Status
 from core.errors import DubanError, InputError
+from core.nudges import snooze_picker
 from core.parsing import normalize
 from core.replies import Action, Reply
 from core.texts import Html, language_of, plain, t
-from core.views import progress_picker, roles_text
+from core.views import fmt_date, progress_picker, roles_text
 
 if TYPE_CHECKING:
     from core.app import Core
@@ -174,6 +175,8 @@ class Conversation:
             delta = PROGRESS_STEPS[arg]
             return [recorded(ctx, await tasks.step_progress(ctx.person, task_id, delta,
                                                             ctx.channel))]
+        if verb == "snooze":
+            return await self._snooze(ctx, task_id, arg)
         if verb in ("prog", "block"):
             task = await tasks.get_updatable(ctx.person, task_id)
             if verb == "prog":
@@ -182,6 +185,21 @@ class Conversation:
             await ctx.state.set({"form": "reason", "task": task.id})
             return [Reply(ctx.say("ask_reason", task_id=task.id), task_id=task.id)]
         raise InputError("button_invalid")
+
+    async def _snooze(self, ctx: Ctx, task_id: int, arg: str) -> list[Reply]:
+        """稍后提醒: first how long (1 or 3 days), then the snooze itself."""
+        if not arg:
+            task = await self.core.tasks.get_updatable(ctx.person, task_id)
+            return [Reply(ctx.say("snooze.pick", task_id=task.id),
+                          snooze_picker(ctx.lang, task), task_id=task.id)]
+        if not arg.isdigit():
+            raise InputError("button_invalid")
+        outcome = await self.core.tasks.snooze(ctx.person, task_id, int(arg), ctx.channel)
+        task = outcome.task
+        assert task.snoozed_until is not None
+        text = ctx.say("snoozed", task_id=task.id,
+                       until=fmt_date(ctx.look(), task.snoozed_until, with_time=True))
+        return [Reply(text, task_id=task.id, toast=plain(text)[:190])]
 
     async def _form_action(self, ctx: Ctx, action: Action) -> list[Reply]:
         if action.verb in settings.VERBS:

@@ -11,9 +11,9 @@ import re
 from types import ModuleType
 from typing import Any
 
-from core.texts import channels, en, guidelines, summary, zh
+from core.texts import channels, en, guidelines, reminders, summary, zh
 
-FEATURES: list[ModuleType] = [guidelines, summary, channels]
+FEATURES: list[ModuleType] = [guidelines, summary, channels, reminders]
 
 
 def _catalog(base: dict[str, str], attribute: str) -> dict[str, str]:
