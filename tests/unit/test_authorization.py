@@ -23,7 +23,7 @@ SUMMARY = {Role.ADMIN, Role.DIRECTOR, Role.LEADER}
 ARGS = {"assign": "李明 | 2026-12-20 | 测试项目", "edit": "1 名称 新名称",
         "invite": "责任人 新人", "task": "1", "report": "1 50", "tasks": "", "summary": "",
         "help": "", "cancel": "", "start": "", "guidelines": "", "import": "",
-        "target": "争取资金 5000", "settings": ""}
+        "target": "争取资金 5000", "settings": "", "away": "3"}
 
 
 def speaker(person: PersonView) -> Speaker:
@@ -65,7 +65,8 @@ def test_the_table_covers_every_command() -> None:
 
 BUTTONS = [Action("ack", 0), Action("status", 0, "submitted"), Action("pct", 0, "60"),
            Action("step", 0, "10"), Action("step", 0, "-10"), Action("prog", 0),
-           Action("block", 0)]
+           Action("block", 0), Action("snooze", 0), Action("snooze", 0, "1"),
+           Action("snooze", 0, "3")]
 
 
 @pytest.mark.parametrize("button", BUTTONS, ids=lambda a: a.encode())
@@ -99,10 +100,20 @@ async def test_forged_button_data_is_refused_and_changes_nothing(
     conversation = Conversation(core)
     before = await core.tasks.detail(staff.admin, task_id)
     for data in (f"pct:{task_id}:999", f"status:{task_id}:bogus", f"drop:{task_id}:",
+                 f"snooze:{task_id}:999", f"snooze:{task_id}:x",
                  "ack:abc:", "x" * 80, "", "ack:99999:", "pick:0:1"):
         replies = await conversation.press(speaker(staff.official), data, MemoryFormState())
         assert replies and replies[0].text
     assert await core.tasks.detail(staff.admin, task_id) == before
+
+
+async def test_only_admins_send_someone_else_away(core: Core, staff: Staff) -> None:
+    conversation = Conversation(core)
+    for person in staff.everyone():
+        replies = await conversation.message(speaker(person), "/away 孙丽 3", MemoryFormState())
+        refused = replies[0].text == t("zh", "not_allowed")
+        assert refused != person.has(Role.ADMIN), person.name
+    assert (await core.people.get(staff.official2.id)).away_until is not None
 
 
 async def test_strangers_get_only_the_refusal(core: Core, staff: Staff, task_id: int) -> None:

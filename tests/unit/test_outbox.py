@@ -20,8 +20,10 @@ from tests.conftest import Staff
 
 
 async def rows(core: Core) -> list[OutboxItem]:
+    """The outbox but for the deadline nudges (planned days ahead, see test_planning)."""
     async with core.db.read() as session:
-        return list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
+        return list(await session.scalars(
+            select(OutboxItem).where(OutboxItem.kind != "nudge").order_by(OutboxItem.id)))
 
 
 async def test_messages_older_than_the_grace_are_missed_and_reported(
