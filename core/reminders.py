@@ -113,7 +113,7 @@ async def check_escalations(core: Core) -> int:
                 OutboxItem.sent_at <= since, OutboxItem.sent_at > since - lookback,
                 Task.status.in_(NUDGED), ~answered,
             ).order_by(OutboxItem.id))
-        for nudge, task in rows.tuples().all():
+        for nudge, task in rows.all():
             if nudge.payload.get("offset") != DAY_BEFORE:
                 continue
             for person_id in await overseers(session, task):
