@@ -18,6 +18,7 @@ ZH: dict[str, str] = {
     "snooze.pick": "#{task_id} 多久后再提醒？",
     "snooze.days": "{days}天",
     "snoozed": "已记录 #{task_id} 稍后提醒：{until} 前不再提醒。",
+    "menu.away": "休假（暂停提醒）",
     "help.away": "/away 5 — 休假 5 天，期间暂停提醒（/away 0 结束休假；管理员：/away 李明 5）",
     "away_set": "已记录：{name} 休假至 {until}，期间暂停截止提醒；逾期和升级仍会告知包抓领导。",
     "away_back": "已记录：{name} 结束休假，截止提醒恢复。",
@@ -44,6 +45,7 @@ EN: dict[str, str] = {
     "snooze.pick": "Remind you about #{task_id} again in…",
     "snooze.days": "{days} d",
     "snoozed": "Recorded #{task_id}: no reminders before {until}.",
+    "menu.away": "On leave (pause reminders)",
     "help.away": "/away 5 — on leave for 5 days, reminders paused (/away 0 to come back; admins: "
                  "/away Li Ming 5)",
     "away_set": "Recorded: {name} is away until {until}; deadline reminders are paused. Overdue "
