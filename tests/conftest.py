@@ -33,6 +33,11 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
 TOKEN = "123456789:TEST-token-for-duban-tests-only"
 
 
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A moment in the bureau's time zone."""
+    return datetime(year, month, day, hour, minute, tzinfo=TZ)
+
+
 BACKEND = os.environ.get("DUBAN_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(
     "DUBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

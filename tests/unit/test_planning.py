@@ -18,12 +18,10 @@ from core.guidelines import GuidelineRecord
 from core.planning import Nudge, Pause, nudge_times
 from storage.models import OutboxItem, Task
 from tests.conftest import T0, TZ, Staff, make_settings
+from tests.conftest import local as at
 
 DEFAULT = parse_offsets("14d,7d,3d,1d,0d")
 
-
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=TZ)  # type: ignore[misc]
 
 
 @pytest.fixture

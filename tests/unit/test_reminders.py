@@ -14,11 +14,8 @@ from core.enums import Channel, Status
 from core.tasks import AssignRequest
 from core.texts import plain
 from storage.models import OutboxItem
-from tests.conftest import TZ, Staff
-
-
-def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=TZ)  # type: ignore[misc]
+from tests.conftest import Staff
+from tests.conftest import local as at
 
 
 async def assign(core: Core, staff: Staff, due: str, title: str, leader: str | None = "张副局长"
