@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import handlers
+from bench import handlers, planning
 
 RESULTS = Path(__file__).parent / "results.json"
 
@@ -30,11 +30,13 @@ class Goal:
 GOALS = [
     Goal("handler_ratio", "≥ 0.25", lambda v: v >= 0.25),
     Goal("update_p99_ms", "≤ 25 ms", lambda v: v <= 25),
+    Goal("peer_plan_speedup", "≥ 20", lambda v: v >= 20),
 ]
 
 Benchmark = Callable[[Path], Awaitable[dict[str, float]]]
 BENCHMARKS: dict[str, Benchmark] = {
     "handlers": handlers.measure,
+    "planning": planning.measure,
 }
 
 

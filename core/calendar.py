@@ -39,10 +39,19 @@ class WorkCalendar:
     def __init__(self, workdays_only: bool = True) -> None:
         self.workdays_only = workdays_only
         self._warned: set[int] = set()
+        # Remembered: chinese_calendar scans its whole table on every call, and planning asks
+        # about the same few hundred days for thousands of tasks.
+        self._known: dict[date, bool] = {}
 
     def is_workday(self, day: date) -> bool:
         if not self.workdays_only:
             return True
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._look_up(day)
+        return known
+
+    def _look_up(self, day: date) -> bool:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:

@@ -19,7 +19,7 @@ from config.settings import Settings, parse_offsets
 from core.calendar import WorkCalendar, after_quiet_hours
 from core.enums import Status
 from storage.models import OutboxItem, Person, Task
-from storage.queries import insert_ignore
+from storage.queries import insert_many_ignore
 
 if TYPE_CHECKING:
     from core.app import Core
@@ -28,7 +28,7 @@ T = TypeVar("T")
 NUDGE = "nudge"
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
-# Rows per INSERT: well under the 32,766 bound parameters SQLite and asyncpg accept.
+# Ids per IN list: well under the 32,766 bound parameters SQLite and asyncpg accept.
 CHUNK = 1000
 # Deadline nudges help until the task is submitted; after that there is nothing to hurry.
 NUDGED_STATUSES = frozenset({Status.NOT_STARTED, Status.PREPARING})
@@ -157,8 +157,8 @@ async def replan(core: Core, session: AsyncSession, task: Task, now: datetime) -
 async def replan_tasks(
     core: Core, session: AsyncSession, tasks: Sequence[Task], now: datetime
 ) -> int:
-    """`replan` for many tasks at once, in a few multi-row statements. Returns how many nudges
-    were stored."""
+    """`replan` for many tasks at once, the nudges stored in one executemany. Returns how many
+    nudges were planned (those sent before are not stored again)."""
     for ids in _chunks([task.id for task in tasks]):
         await session.execute(delete(OutboxItem).where(
             OutboxItem.kind == NUDGE, OutboxItem.status == "pending",
@@ -166,10 +166,8 @@ async def replan_tasks(
     away = await away_until(session, {task.official_id for task in tasks}, now)
     rows = [row for task in tasks for row in nudge_rows(core, task, away.get(task.official_id),
                                                         now)]
-    stored = 0
-    for chunk in _chunks(rows):
-        stored += await insert_ignore(session, OutboxItem, chunk, ["dedupe_key"])
-    return stored
+    await insert_many_ignore(session, OutboxItem, rows, ["dedupe_key"])
+    return len(rows)
 
 
 async def away_until(
