@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,9 @@ async def insert_many_ignore(
 def _ignoring(session: AsyncSession, model: type[Base], keys: list[str]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(model.__table__).on_conflict_do_nothing(index_elements=keys)
+    # The table, not the mapped class: a plain executemany, not the ORM's bulk-insert path.
+    table = cast(Table, model.__table__)
+    return insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 async def roles_of(session: AsyncSession, person_ids: list[int]) -> dict[int, set[str]]:
