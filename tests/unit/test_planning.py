@@ -15,7 +15,8 @@ from core.calendar import WorkCalendar
 from core.clock import FrozenClock
 from core.enums import Channel, Status
 from core.guidelines import GuidelineRecord
-from core.planning import Nudge, Pause, nudge_times
+from core.planning import Nudge, Pause, nudge_times, replan
+from core.tasks import AssignRequest
 from storage.models import OutboxItem, Task
 from tests.conftest import T0, TZ, Staff, make_settings
 from tests.conftest import local as at
@@ -25,7 +26,7 @@ DEFAULT = parse_offsets("14d,7d,3d,1d,0d")
 
 
 @pytest.fixture
-def quiet_settings(tmp_path: object) -> Settings:
+def quiet_settings() -> Settings:
     return make_settings("sqlite+aiosqlite://", quiet_hours="21:00-08:00")
 
 
@@ -157,8 +158,6 @@ async def nudges(core: Core, task_id: int | None = None) -> list[tuple[int, date
 
 async def assign(core: Core, staff: Staff, due: str = "2026-12-21", title: str = "高企认定",
                  official: str = "李明") -> int:
-    from core.tasks import AssignRequest
-
     request = AssignRequest(official, due, title, "张副局长")
     return (await core.tasks.assign(staff.admin, request, Channel.TELEGRAM)).task.id
 
@@ -170,17 +169,15 @@ async def test_assigning_plans_and_replanning_is_idempotent(core: Core, staff: S
         (at(2026, 12, 7, 9), "1209600"), (at(2026, 12, 14, 9), "604800"),
         (at(2026, 12, 18, 9), "86400"), (at(2026, 12, 21, 9), "0")]
     assert {person for person, _, _ in planned} == {staff.official.id}
-    from core import planning
-
     async with core.db.write() as session:
         task = await session.get(Task, task_id)
         assert task is not None
-        await planning.replan(core, session, task, core.clock.now())
+        await replan(core, session, task, core.clock.now())
         # The first nudge went out: re-planning must not plan it again.
         await session.execute(update(OutboxItem).where(
             OutboxItem.task_id == task_id, OutboxItem.kind == "nudge",
             OutboxItem.send_at == at(2026, 12, 7, 9)).values(status="sent"))
-        await planning.replan(core, session, task, core.clock.now())
+        await replan(core, session, task, core.clock.now())
     assert await nudges(core, task_id) == planned[1:]
 
 
@@ -226,8 +223,6 @@ async def test_a_moved_guideline_deadline_moves_its_tasks_nudges(core: Core, sta
     async with core.db.write() as session:
         await core.guidelines.save(session, record, source="t.csv", actor_id=None,
                                    channel=Channel.CLI, now=core.clock.now())
-    from core.tasks import AssignRequest
-
     outcome = await core.tasks.assign(
         staff.admin, AssignRequest("李明", "", "高企申报", guideline="gx-2026"), Channel.CLI)
     assert outcome.task.due_at == at(2026, 12, 21, 18)  # five working days earlier
@@ -252,3 +247,20 @@ async def test_leave_pauses_the_persons_nudges_until_back(
         (at(2026, 12, 18, 9), "86400"), (at(2026, 12, 21, 9), "0")]
     await core.people.set_away(staff.official, None, 0, Channel.TELEGRAM)
     assert [o for _, _, o in await nudges(core, task_id)] == ["1209600", "604800", "86400", "0"]
+
+
+async def test_a_task_sheet_row_plans_and_its_new_due_date_replans(
+    core: Core, staff: Staff
+) -> None:
+    async def save(due: str) -> None:
+        row = AssignRequest("李明", due, "创新平台", "张副局长", enterprise="某某科技")
+        async with core.db.write() as session:
+            await core.tasks.save_imported(session, row, staff.admin, Channel.CLI,
+                                           core.clock.now())
+
+    await save("2026-12-21")
+    assert [w for _, w, _ in await nudges(core)][-1] == at(2026, 12, 21, 9)
+    await save("2026-12-24")
+    assert [w for _, w, _ in await nudges(core)] == [
+        at(2026, 12, 10, 9), at(2026, 12, 17, 9), at(2026, 12, 21, 9), at(2026, 12, 23, 9),
+        at(2026, 12, 24, 9)]

@@ -13,7 +13,7 @@ from core.clock import FrozenClock
 from core.enums import Channel, Status
 from core.tasks import AssignRequest
 from core.texts import plain
-from storage.models import OutboxItem
+from storage.models import OutboxItem, Task
 from tests.conftest import Staff
 from tests.conftest import local as at
 
@@ -75,8 +75,6 @@ async def test_a_nudge_about_a_submitted_task_is_skipped(
     clock.set(at(2026, 12, 7, 9))
     items = await due_nudges(core, at(2026, 12, 7, 9))
     async with core.db.write() as session:  # submitted while the nudge was being claimed
-        from storage.models import Task
-
         await session.execute(update(Task).where(Task.id == task_id).values(status="submitted"))
     (message,) = await notices.render(core, await core.people.get(staff.official.id), items)
     assert message.reply.text == "" and message.item_ids == (items[0].id,)
