@@ -2,7 +2,8 @@
 overdue notice, and the escalation of an unanswered day-before nudge to the leader.
 
 Each writes outbox rows under dedupe keys naming the event, so running a check twice, late, or
-in several copies at once adds nothing."""
+in several copies at once adds nothing. A check looks in a read transaction first and takes the
+write lock only when it found something: most runs find nothing, and SQLite has one writer."""
 
 from __future__ import annotations
 
@@ -53,17 +54,19 @@ async def check_stale(core: Core) -> int:
     working morning, once per such stretch of silence (at 7, 14, 21… days)."""
     now = core.clock.now()
     period = timedelta(days=core.settings.stale_days)
-    enqueued = 0
-    async with core.db.write() as session:
+    async with core.db.read() as session:
         tasks = list(await session.scalars(select(Task).where(
             Task.status.not_in([s.value for s in CLOSED]), Task.last_update_at <= now - period,
             or_(Task.snoozed_until.is_(None), Task.snoozed_until <= now),
         ).order_by(Task.id)))
         away = await planning.away_until(session, {t.official_id for t in tasks}, now)
-        send_at = next_working_slot(core, now)
+    tasks = [task for task in tasks if task.official_id not in away]
+    if not tasks:
+        return 0
+    send_at = next_working_slot(core, now)
+    enqueued = 0
+    async with core.db.write() as session:
         for task in tasks:
-            if task.official_id in away:
-                continue
             silence = (now - task.last_update_at) // period
             key = f"{task.id}:{int(task.last_update_at.timestamp())}:{silence}"
             enqueued += await enqueue(
@@ -76,15 +79,18 @@ async def check_overdue(core: Core) -> int:
     """From the reminder time of the day after the due date, a task not yet submitted is
     overdue: its official (when not on leave) and its leader are told, once per due date."""
     now, tz = core.clock.now(), core.settings.tz
-    enqueued = 0
-    async with core.db.write() as session:
+    async with core.db.read() as session:
         tasks = list(await session.scalars(select(Task).where(
             Task.status.in_(NUDGED), Task.due_at < now).order_by(Task.id)))
         away = await planning.away_until(session, {t.official_id for t in tasks}, now)
+    reminder_time = core.settings.reminder_time
+    tasks = [task for task in tasks if now >= datetime.combine(
+        task.due_at.astimezone(tz).date() + timedelta(days=1), reminder_time, tzinfo=tz)]
+    if not tasks:
+        return 0
+    enqueued = 0
+    async with core.db.write() as session:
         for task in tasks:
-            day_after = task.due_at.astimezone(tz).date() + timedelta(days=1)
-            if now < datetime.combine(day_after, core.settings.reminder_time, tzinfo=tz):
-                continue
             key = f"{task.id}:{int(task.due_at.timestamp())}"
             if task.official_id not in away:
                 enqueued += await notices.notify(core, session, task.official_id, "overdue",
@@ -105,17 +111,20 @@ async def check_escalations(core: Core) -> int:
     answered = exists().where(TaskUpdate.task_id == OutboxItem.task_id,
                               TaskUpdate.author_id.is_not(None),
                               TaskUpdate.created_at > OutboxItem.sent_at)
-    enqueued = 0
-    async with core.db.write() as session:
-        rows = await session.execute(
+    async with core.db.read() as session:
+        rows = (await session.execute(
             select(OutboxItem, Task).join(Task, Task.id == OutboxItem.task_id).where(
                 OutboxItem.kind == planning.NUDGE, OutboxItem.status == "sent",
                 OutboxItem.sent_at <= since, OutboxItem.sent_at > since - lookback,
                 Task.status.in_(NUDGED), ~answered,
-            ).order_by(OutboxItem.id))
-        for nudge, task in rows.all():
-            if nudge.payload.get("offset") != DAY_BEFORE:
-                continue
+            ).order_by(OutboxItem.id))).all()
+    unanswered = [(nudge, task) for nudge, task in rows
+                  if nudge.payload.get("offset") == DAY_BEFORE]
+    if not unanswered:
+        return 0
+    enqueued = 0
+    async with core.db.write() as session:
+        for nudge, task in unanswered:
             for person_id in await overseers(session, task):
                 enqueued += await notices.notify(core, session, person_id, "escalation", task,
                                                  now, key=f"{task.id}:{nudge.id}")

@@ -31,7 +31,7 @@ from core.summary.messages import enqueue_run
 from duban.http import HttpServer
 from scheduler.dispatch import OutboxDispatcher
 from scheduler.inbox import InboxWorker
-from scheduler.jobs import build_scheduler
+from scheduler.jobs import build_scheduler, stop_scheduler
 from scheduler.robots import push_summary
 from storage.db import Database
 from storage.migrate import schema_is_current
@@ -135,7 +135,7 @@ class Service:
         if self.http is not None:
             await self.http.stop()
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            await stop_scheduler(self.scheduler)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -229,7 +229,7 @@ async def run_console(
                 if not await console.handle(line):
                     break
     finally:
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sending

@@ -5,6 +5,7 @@ A job is a plain async function of the core; `JOBS` lists them with their trigge
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from storage.models import OutboxItem
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE = timedelta(minutes=5)
+JOB_TASK = "duban-job:"  # the name of a running periodic job's task starts with this
 
 JobFunction = Callable[[Core], Awaitable[None]]
 
@@ -63,16 +65,16 @@ async def announce_openings(core: Core) -> None:
         log.info("%d guideline opening notices enqueued", count)
 
 
-def follow_up(check: Callable[[Core], Awaitable[int]], what: str) -> JobFunction:
-    """A job running one of the reminder checks (`core.reminders`), waking the dispatcher when it
-    stored something."""
-    async def run(core: Core) -> None:
+async def follow_ups(core: Core) -> None:
+    """The reminder checks of `core.reminders` (stale, overdue, escalation), one after the other
+    so that they never queue for the database's write lock against each other."""
+    for check, what in ((reminders.check_stale, "stale nudges"),
+                        (reminders.check_overdue, "overdue notices"),
+                        (reminders.check_escalations, "escalations")):
         count = await check(core)
         if count:
             log.info("%d %s stored", count, what)
             core.outbox_signal.wake()
-
-    return run
 
 
 def summary_trigger(settings: Settings) -> CronTrigger:
@@ -114,12 +116,8 @@ JOBS: list[PeriodicJob] = [
     PeriodicJob("weekly_summary", weekly_summary, lambda core: summary_trigger(core.settings),
                 run_at_start=True),
     PeriodicJob("forget_seen", forget_seen, lambda core: IntervalTrigger(hours=6)),
-    PeriodicJob("stale_nudges", follow_up(reminders.check_stale, "stale nudges"),
-                lambda core: IntervalTrigger(minutes=30), run_at_start=True),
-    PeriodicJob("overdue_notices", follow_up(reminders.check_overdue, "overdue notices"),
-                lambda core: IntervalTrigger(minutes=15), run_at_start=True),
-    PeriodicJob("escalations", follow_up(reminders.check_escalations, "escalations"),
-                lambda core: IntervalTrigger(minutes=15), run_at_start=True),
+    PeriodicJob("follow_ups", follow_ups, lambda core: IntervalTrigger(minutes=15),
+                run_at_start=True),
 ]
 
 
@@ -135,11 +133,26 @@ def build_scheduler(core: Core, jobs: list[PeriodicJob] | None = None) -> AsyncI
     return scheduler
 
 
+async def stop_scheduler(scheduler: AsyncIOScheduler, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Stop the periodic jobs and let the ones running now finish (for at most `timeout`
+    seconds) before the database closes: a job cancelled in the middle of a SQLite call could
+    leave its connection hanging, and stopping with it."""
+    scheduler.shutdown(wait=False)
+    running = [task for task in asyncio.all_tasks() if task.get_name().startswith(JOB_TASK)]
+    if running:
+        await asyncio.wait(running, timeout=timeout)
+
+
 def _guarded(job: PeriodicJob) -> JobFunction:
-    async def run(core: Core) -> None:
+    async def guarded(core: Core) -> None:
         try:
             await job.run(core)
         except Exception:
             log.exception("periodic job %s failed; it runs again at its next time", job.name)
+
+    async def run(core: Core) -> None:
+        # In a task of its own, shielded: shutting the scheduler down cancels this runner, not
+        # the job, which `stop_scheduler` waits for.
+        await asyncio.shield(asyncio.create_task(guarded(core), name=JOB_TASK + job.name))
 
     return run
