@@ -132,21 +132,32 @@ def nudge_key(person_id: int, task_id: int, due_at: datetime, nudge: Nudge) -> s
     return f"{NUDGE}:{person_id}:{task_id}:{nudge.label}:{int(moment.timestamp())}"
 
 
-def nudge_rows(core: Core, task: Task, away_until: datetime | None, now: datetime
-               ) -> list[dict[str, Any]]:
-    """The outbox rows for a task's nudges (none for a task past needing them)."""
-    if Status(task.status) not in NUDGED_STATUSES:
-        return []
-    nudges = nudge_times(task.due_at, offsets_of(task, core.settings), now=now,
-                         settings=core.settings, calendar=core.calendar,
-                         pause=pause_of(task, away_until, now))
-    return [{
-        "person_id": task.official_id, "kind": NUDGE, "task_id": task.id,
-        "guideline_id": None, "payload": {"offset": n.label},
-        "dedupe_key": nudge_key(task.official_id, task.id, task.due_at, n),
-        "due_at": task.due_at, "send_at": n.send_at, "status": "pending", "attempts": 0,
-        "created_at": now,
-    } for n in nudges]
+class Planner:
+    """Nudges for many tasks planned at one moment. Tasks of one guideline, or due the same day,
+    share their due moment: their nudge times are worked out once."""
+
+    def __init__(self, core: Core, now: datetime) -> None:
+        self.settings, self.calendar, self.now = core.settings, core.calendar, now
+        self._times: dict[tuple[datetime, str | None, Pause | None], list[Nudge]] = {}
+
+    def rows(self, task: Task, away_until: datetime | None) -> list[dict[str, Any]]:
+        """The outbox rows for a task's nudges (none for a task past needing them)."""
+        if Status(task.status) not in NUDGED_STATUSES:
+            return []
+        pause = pause_of(task, away_until, self.now)
+        key = (task.due_at, task.reminder_offsets, pause)
+        nudges = self._times.get(key)
+        if nudges is None:
+            nudges = self._times[key] = nudge_times(
+                task.due_at, offsets_of(task, self.settings), now=self.now,
+                settings=self.settings, calendar=self.calendar, pause=pause)
+        return [{
+            "person_id": task.official_id, "kind": NUDGE, "task_id": task.id,
+            "guideline_id": None, "payload": {"offset": n.label},
+            "dedupe_key": nudge_key(task.official_id, task.id, task.due_at, n),
+            "due_at": task.due_at, "send_at": n.send_at, "status": "pending", "attempts": 0,
+            "created_at": self.now,
+        } for n in nudges]
 
 
 async def replan(core: Core, session: AsyncSession, task: Task, now: datetime) -> int:
@@ -164,8 +175,8 @@ async def replan_tasks(
             OutboxItem.kind == NUDGE, OutboxItem.status == "pending",
             OutboxItem.task_id.in_(ids)))
     away = await away_until(session, {task.official_id for task in tasks}, now)
-    rows = [row for task in tasks for row in nudge_rows(core, task, away.get(task.official_id),
-                                                        now)]
+    planner = Planner(core, now)
+    rows = [row for task in tasks for row in planner.rows(task, away.get(task.official_id))]
     await insert_many_ignore(session, OutboxItem, rows, ["dedupe_key"])
     return len(rows)
 
