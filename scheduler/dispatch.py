@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class OutboxDispatcher:
         self.pacer = Pacer(settings.send_rate)
         self.last_dispatch: datetime | None = None
         self._stopping = asyncio.Event()
+        self._pacing = asyncio.Lock()
 
     async def run(self) -> None:
         """Send whatever is due, then sleep until woken or the next scan; until cancelled or
@@ -102,7 +104,7 @@ class OutboxDispatcher:
         renewing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
-                if len(working) <= self.batch // 2:
+                if len(working) <= self.batch * 3 // 4:  # topped up in small helpings
                     people = await self._claim(self.batch - len(working))
                     working |= {asyncio.create_task(self._deliver_to(items)) for items in people}
                     claimed_any = claimed_any or bool(people)
@@ -180,6 +182,7 @@ class OutboxDispatcher:
         """One person's due messages, in order. A postponed message holds back the ones after
         it, so that the parts of a summary (text, then chart) never arrive out of order."""
         unsent = {item.id for item in items}
+        answered = -math.inf
         try:
             person, route = await self._route(items[0].person_id)
             if route is None:
@@ -193,12 +196,13 @@ class OutboxDispatcher:
                     await self._finish_ids(list(message.item_ids), "skipped")
                     unsent -= set(message.item_ids)
                     continue
-                if not await self._paced(route):
+                if not await self._paced(route, answered):
                     return
                 # Out of our hands once sent: if even its outcome cannot be stored, the rows
                 # stay leased and are retried when the lease runs out, never handed back now.
                 unsent -= set(message.item_ids)
                 later = await self._deliver(route, message)
+                answered = asyncio.get_running_loop().time()
                 if later is not None:
                     await self._release(unsent, later)
                     unsent.clear()
@@ -207,12 +211,28 @@ class OutboxDispatcher:
             # Whatever was not got to goes back, so no lease has to run out for it.
             await self._release(unsent)
 
-    async def _paced(self, route: Route) -> bool:
-        """Wait for the channel's limits to allow a message to this chat; False if the
-        dispatcher stops meanwhile."""
+    async def _paced(self, route: Route, answered: float) -> bool:
+        """Wait for the channel's limits to allow a message to this chat, and for its interval
+        to have passed since the previous message to it was `answered` (event-loop time): from
+        the answer, not the request, so that a request held up on its way can never bring two
+        messages closer together at the channel than it allows. False if the dispatcher stops
+        meanwhile."""
         sender = route.sender
-        acquiring = asyncio.ensure_future(self.pacer.acquire(
-            f"{sender.channel}:{route.address}", sender.limits, route.address.startswith("-")))
+
+        async def ready() -> None:
+            next_one = answered + sender.limits.per_chat_interval
+            await asyncio.sleep(max(0.0, next_one - asyncio.get_running_loop().time()))
+            chat, group = f"{sender.channel}:{route.address}", route.address.startswith("-")
+            if group:  # may wait for its per-minute window: not in the queue of the others
+                await self.pacer.acquire(chat, sender.limits, group)
+                return
+            # One at a time, in turn: by now a private chat is ready itself, so only the
+            # overall rate is waited for, and a queue keeps that wait fair and cheap (no herd
+            # of waiters waking for every slot, each waking a little late).
+            async with self._pacing:
+                await self.pacer.acquire(chat, sender.limits, group)
+
+        acquiring = asyncio.ensure_future(ready())
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
