@@ -99,23 +99,25 @@ class OutboxDispatcher:
         """Deliver to the people with due rows until none is left (or the dispatcher stops),
         claiming more as others are done. True if anything was claimed."""
         self.last_dispatch = self.core.clock.now()
-        working: set[asyncio.Task[None]] = set()
+        working: dict[asyncio.Task[None], int] = {}  # person each task delivers to
         claimed_any = False
         renewing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
                 if len(working) <= self.batch * 3 // 4:  # topped up in small helpings
-                    people = await self._claim(self.batch - len(working))
-                    working |= {asyncio.create_task(self._deliver_to(items)) for items in people}
+                    people = await self._claim(self.batch - len(working), set(working.values()))
+                    for items in people:
+                        working[asyncio.create_task(self._deliver_to(items))] = items[0].person_id
                     claimed_any = claimed_any or bool(people)
                 if not working:
                     break
                 if renewing is None:
                     renewing = asyncio.create_task(self._renew_leases())
-                done, working = await asyncio.wait(working, timeout=CLAIM_EVERY,
-                                                   return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(working, timeout=CLAIM_EVERY,
+                                             return_when=asyncio.FIRST_COMPLETED)
                 self.last_dispatch = self.core.clock.now()
                 for task in done:
+                    del working[task]
                     if task.exception() is not None:
                         log.error("delivering failed", exc_info=task.exception())
             if working:  # stopping: each finishes the message it has in flight
@@ -132,8 +134,10 @@ class OutboxDispatcher:
 
     # ---- claiming --------------------------------------------------------------------------
 
-    async def _claim(self, people: int) -> list[list[OutboxItem]]:
-        """All due rows of up to `people` people, each person's in the order to send them."""
+    async def _claim(self, people: int, working: Collection[int] = ()) -> list[list[OutboxItem]]:
+        """All due rows of up to `people` people, each person's in the order to send them;
+        never of the people this dispatcher is `working` on (even if their lease has run out,
+        because renewing it was late, they are still being sent)."""
         settings, now = self.core.settings, self.core.clock.now()
         # Older than the catch-up grace: left for the `mark_missed` job, never sent this late.
         oldest = now - timedelta(hours=settings.catch_up_grace_hours)
@@ -151,6 +155,8 @@ class OutboxDispatcher:
         due = or_(waiting, and_(OutboxItem.status == "sending", OutboxItem.lease_until < now))
         if self.recipients is not None:
             due = and_(due, OutboxItem.person_id.in_(list(self.recipients())))
+        if working:
+            due = and_(due, OutboxItem.person_id.not_in(list(working)))
         rows = await claim_groups(self.core.db, OutboxItem, due, OutboxItem.person_id,
                                   OutboxItem.send_at, groups=people, worker=self.worker,
                                   now=now, until=now + self.lease, busy="sending")
