@@ -105,7 +105,7 @@ class OutboxDispatcher:
         try:
             while not self._stopping.is_set():
                 if len(working) <= self.batch * 3 // 4:  # topped up in small helpings
-                    people = await self._claim(self.batch - len(working), set(working.values()))
+                    people = await self._claim_more(working)
                     for items in people:
                         working[asyncio.create_task(self._deliver_to(items))] = items[0].person_id
                     claimed_any = claimed_any or bool(people)
@@ -133,6 +133,17 @@ class OutboxDispatcher:
         return claimed_any
 
     # ---- claiming --------------------------------------------------------------------------
+
+    async def _claim_more(self, working: dict[asyncio.Task[None], int]) -> list[list[OutboxItem]]:
+        """More people to deliver to. If the database fails now, the sends under way go on
+        (stopping them mid-way could leave a sent message unrecorded)."""
+        try:
+            return await self._claim(self.batch - len(working), set(working.values()))
+        except SQLAlchemyError:
+            if not working:
+                raise
+            log.warning("claiming outbox rows failed; trying again", exc_info=True)
+            return []
 
     async def _claim(self, people: int, working: Collection[int] = ()) -> list[list[OutboxItem]]:
         """All due rows of up to `people` people, each person's in the order to send them;
@@ -180,7 +191,7 @@ class OutboxDispatcher:
         """Back to pending, untried; `send_at` postpones them (they were all due already)."""
         later = {"send_at": send_at} if send_at is not None else {}
         await release(self.core.db, OutboxItem, list(item_ids), worker=self.worker,
-                      busy="sending", **later)
+                      busy="sending", counted=False, **later)
 
     # ---- delivering ------------------------------------------------------------------------
 
@@ -282,6 +293,9 @@ class OutboxDispatcher:
         now = self.core.clock.now()
         ids = list(message.item_ids)
         async with self.core.db.write() as session:
+            if result.outcome != SendOutcome.RATE_LIMITED:  # a rate limit is no failed try
+                await session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids))
+                                      .values(attempts=OutboxItem.attempts + 1))
             session.add_all(
                 DeliveryAttempt(outbox_id=i, channel=route.sender.channel, worker=self.worker,
                                 started_at=now, outcome=result.outcome, error=result.error,
@@ -298,9 +312,9 @@ class OutboxDispatcher:
                         "created_at": now}], ["channel", "chat_ref", "message_ref"])
             elif result.outcome == SendOutcome.RATE_LIMITED:
                 wait = timedelta(seconds=result.retry_after or 1.0)
-                return await self._retry_later(session, ids, now + wait, result, True)
+                return await self._retry_later(session, ids, now + wait, result)
             elif result.outcome == SendOutcome.TEMPORARY:
-                return await self._retry_later(session, ids, None, result, False)
+                return await self._retry_later(session, ids, None, result)
             elif result.outcome == SendOutcome.UNREACHABLE:
                 await self._unreachable(session, ids, route, now, result)
                 return now  # the person's other messages find their route again
@@ -309,8 +323,7 @@ class OutboxDispatcher:
         return None
 
     async def _retry_later(
-        self, session: AsyncSession, ids: list[int], at: datetime | None, result: SendResult,
-        free: bool,
+        self, session: AsyncSession, ids: list[int], at: datetime | None, result: SendResult
     ) -> datetime | None:
         """Back to pending. Rate limits do not count as attempts; other errors back off
         exponentially and give up after MAX_ATTEMPTS; a retry never falls in quiet hours.
@@ -318,8 +331,6 @@ class OutboxDispatcher:
         settings, now = self.core.settings, self.core.clock.now()
         rows = list(await session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))))
         for item in rows:
-            if free:
-                item.attempts -= 1
             if item.attempts >= MAX_ATTEMPTS:
                 item.status, item.last_error = "failed", result.error
                 continue

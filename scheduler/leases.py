@@ -50,7 +50,8 @@ async def claim_groups(
     until: datetime, busy: str,
 ) -> list[Row]:
     """Mark every row matching `due` of up to `groups` groups (e.g. all of one person's due
-    messages), earliest first, as `busy` for `worker` until `until`; counts an attempt on each.
+    messages), earliest first, as `busy` for `worker` until `until`. Claiming counts no attempt:
+    a worker that dies holding a group has tried none of it; the caller counts its tries.
 
     A group some worker holds rows of (`busy`, lease not run out) is passed over, so one group is
     worked by one worker at a time and in order. Claims are taken one after the other (SQLite has
@@ -71,8 +72,7 @@ async def claim_groups(
         rows = await session.scalars(
             update(model)
             .where(group.in_(chosen), claimable)
-            .values(status=busy, lease_owner=worker, lease_until=until,
-                    attempts=model.attempts + 1)
+            .values(status=busy, lease_owner=worker, lease_until=until)
             .returning(model),
             execution_options={"synchronize_session": False},
         )
@@ -95,9 +95,9 @@ async def renew(db: Database, model: type[Row], *, worker: str, busy: str,
 
 
 async def release(db: Database, model: type[Row], ids: list[int], *, worker: str,
-                  busy: str, **later: datetime) -> None:
-    """Hand back the rows of `ids` this worker still holds, uncounted; `later` postpones them
-    (e.g. `send_at=...`)."""
+                  busy: str, counted: bool = True, **later: datetime) -> None:
+    """Hand back the rows of `ids` this worker still holds, taking back the attempt their claim
+    `counted`; `later` postpones them (e.g. `send_at=...`)."""
     if not ids:
         return
     async with db.write() as session:
@@ -105,7 +105,7 @@ async def release(db: Database, model: type[Row], ids: list[int], *, worker: str
             update(model)
             .where(model.id.in_(ids), model.status == busy, model.lease_owner == worker)
             .values(status="pending", lease_owner=None, lease_until=None,
-                    attempts=model.attempts - 1, **later)
+                    attempts=model.attempts - int(counted), **later)
         )
 
 
