@@ -257,7 +257,10 @@ class OutboxDispatcher:
             for waiting in (acquiring, stopping):
                 waiting.cancel()
             await asyncio.gather(acquiring, stopping, return_exceptions=True)
-        return acquiring.done() and not acquiring.cancelled() and not self._stopping.is_set()
+        if acquiring.cancelled() or self._stopping.is_set():
+            return False
+        acquiring.result()  # the pacer's own failure, if it failed
+        return True
 
     async def _deliver(self, route: Route, message: notices.Rendered) -> datetime | None:
         """Send one message and record how it went; returns when the person's next messages
