@@ -33,6 +33,11 @@ check: $(STAMP)
 
 test: lint check
 
+# The long crash test: 20 SIGKILLs during a 2,000-notice burst with faults injected; prints the
+# figures and writes bench/soak.json (a few minutes).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
 # Figures, not pass/fail: writes bench/results.json and prints the table README shows.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

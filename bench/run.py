@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import handlers, planning
+from bench import dispatch, handlers, planning
 
 RESULTS = Path(__file__).parent / "results.json"
 
@@ -31,12 +31,16 @@ GOALS = [
     Goal("handler_ratio", "≥ 0.25", lambda v: v >= 0.25),
     Goal("update_p99_ms", "≤ 25 ms", lambda v: v <= 25),
     Goal("peer_plan_speedup", "≥ 20", lambda v: v >= 20),
+    Goal("dispatch_rate_ratio", "≥ 0.95", lambda v: v >= 0.95),
+    Goal("dispatch_429s", "0", lambda v: v == 0),
+    Goal("per_chat_violations", "0", lambda v: v == 0),
 ]
 
 Benchmark = Callable[[Path], Awaitable[dict[str, float]]]
 BENCHMARKS: dict[str, Benchmark] = {
     "handlers": handlers.measure,
     "planning": planning.measure,
+    "dispatch": dispatch.measure,
 }
 
 

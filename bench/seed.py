@@ -4,6 +4,7 @@ bulk (plain INSERTs in large transactions) when the numbers are large."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,3 +88,30 @@ async def add_reminders(db: Database, count: int, tasks: int, due_now: int = 0) 
             })
         async with db.write() as session:
             await session.execute(insert(OutboxItem), rows)
+
+
+async def add_due_notices(
+    db: Database, officials: list[int], per_person: int, at: datetime
+) -> dict[int, int]:
+    """`per_person` open tasks for each official, each with its "assigned" notice due at `at`
+    (task ids numbered person by person). Returns each task's official's Telegram id."""
+    chats: dict[int, int] = {}
+    tasks, notices = [], []
+    for number, (person, _) in enumerate(itertools.product(officials, range(per_person)), 1):
+        chats[number] = 10_000 + person - 10
+        tasks.append({
+            "id": number, "title": f"项目{number}", "official_id": person,
+            "due_at": at + timedelta(days=30), "status": "not_started", "progress": 0,
+            "blocked": False, "due_follows_guideline": False, "last_update_at": at,
+            "created_at": at, "updated_at": at,
+        })
+        notices.append({
+            "person_id": person, "kind": "assigned", "task_id": number,
+            "dedupe_key": f"assigned:{person}:{number}", "due_at": at, "send_at": at,
+            "status": "pending", "attempts": 0, "payload": {}, "created_at": at,
+        })
+    for start in range(0, len(tasks), CHUNK):
+        async with db.write() as session:
+            await session.execute(insert(Task), tasks[start:start + CHUNK])
+            await session.execute(insert(OutboxItem), notices[start:start + CHUNK])
+    return chats

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     import_max_mb: float = Field(5, gt=0, le=20)
 
     send_rate: float = Field(25, gt=0, le=1000)
+    # How long a claimed message stays a sender's before another copy may take it (renewed while
+    # it works), and how long one send may take before it counts as failed and is retried.
+    send_lease_seconds: float = Field(30, ge=1, le=3600)
+    send_timeout_seconds: int = Field(20, ge=1, le=300)
     dispatch_interval_seconds: float = Field(5, gt=0, le=3600)
 
     http_host: str = "127.0.0.1"

@@ -43,13 +43,15 @@ NO_CHANNEL = ("没有可用的渠道：Telegram 需要 DUBAN_BOT_TOKEN（向 @Bo
               "DUBAN_WECOM_CORP_ID、_AGENT_ID、_SECRET、_TOKEN、_AES_KEY；写入 .env 后重试。"
               "不用账号试用请运行 duban console")
 SEND_DEADLINE = 120.0
+STOP_MARGIN = 5.0  # seconds, beyond one send's timeout, for the last outcomes to be stored
 NOT_MIGRATED = "数据库未初始化或版本过旧：请先运行 duban db upgrade（make run 会自动执行）"
 
 __all__ = ["Service", "StartupError", "open_core", "run_console", "serve"]
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """Unique per process, also across restarts and hosts (leases are held in its name)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 async def open_core(settings: Settings, clock: Clock | None = None) -> Core:
@@ -85,6 +87,7 @@ class Service:
         self.scheduler: AsyncIOScheduler | None = None
         self.http: HttpServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.core = await open_core(self.settings, self.clock)
@@ -110,8 +113,9 @@ class Service:
         running = [job for channel in self.channels for job in await channel.start()]
         self.scheduler = build_scheduler(core)
         self.scheduler.start()
-        self._tasks = [asyncio.create_task(job) for job in
-                       (*running, self.inbox.run(), self.outbox.run())]
+        self._sending = asyncio.create_task(self.outbox.run())
+        self._tasks = [asyncio.create_task(job) for job in (*running, self.inbox.run())]
+        self._tasks.append(self._sending)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """For `/healthz`: the database answers, the scheduler and every loop run."""
@@ -130,12 +134,18 @@ class Service:
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def stop(self) -> None:
-        # Outside first: no new requests, then the loops (an update being handled is put back
-        # in the inbox), then the channels' connections, then the database.
+        # Outside first: no new requests; the sender finishes the messages in flight (so they
+        # are recorded, not sent again after the restart) and hands the rest back; then the
+        # loops (an update being handled is put back in the inbox), then the channels'
+        # connections, then the database.
         if self.http is not None:
             await self.http.stop()
         if self.scheduler is not None and self.scheduler.running:
             await stop_scheduler(self.scheduler)
+        if self._sending is not None:
+            self.outbox.stop()
+            await asyncio.wait({self._sending},
+                               timeout=self.settings.send_timeout_seconds + STOP_MARGIN)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

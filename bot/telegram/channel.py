@@ -46,7 +46,7 @@ class TelegramChannel:
         self.settings = settings
         self.bot = create_bot(settings)
         self.dispatcher = create_dispatcher(core, self.bot)
-        self.sender = TelegramSender(self.bot)
+        self.sender = TelegramSender(self.bot, settings.send_timeout_seconds)
 
     def routes(self) -> list[web.RouteDef]:
         url, secret = self.settings.webhook_url, self.settings.webhook_secret

@@ -37,7 +37,7 @@ def create_bot(settings: Settings) -> Bot:
 
 
 def create_dispatcher(core: Core, bot: Bot) -> Dispatcher:
-    sender = TelegramSender(bot)
+    sender = TelegramSender(bot, core.settings.send_timeout_seconds)
     storage, isolation = form_storage(core.settings, core.db)
     dispatcher = Dispatcher(
         storage=storage,

@@ -22,7 +22,7 @@ from core.replies import Reply
 # Telegram: about 30 messages/s overall, 1/s per chat, 20/min per group. The small margin on the
 # per-chat interval absorbs jitter between our clock and the moment requests arrive.
 TELEGRAM_LIMITS = ChatLimits(per_chat_interval=1.05, group_per_minute=20)
-REQUEST_TIMEOUT = 20
+REQUEST_TIMEOUT = 20  # seconds; DUBAN_SEND_TIMEOUT_SECONDS
 # "chat not found" / "user is deactivated": the person cannot be reached, like a block.
 _UNREACHABLE_HINTS = ("chat not found", "user is deactivated", "bot can't initiate")
 
@@ -31,8 +31,9 @@ class TelegramSender:
     channel = Channel.TELEGRAM
     limits = TELEGRAM_LIMITS
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, timeout: int = REQUEST_TIMEOUT) -> None:
         self.bot = bot
+        self.timeout = timeout
 
     def address_of(self, person: PersonView) -> str | None:
         return str(person.telegram_id) if person.telegram_id else None
@@ -60,13 +61,13 @@ class TelegramSender:
         attachment = reply.attachment
         if attachment is None:
             return await self.bot.send_message(chat_id, reply.text, reply_markup=markup,
-                                               request_timeout=REQUEST_TIMEOUT)
+                                               request_timeout=self.timeout)
         upload = BufferedInputFile(attachment.data, filename=attachment.filename)
         if attachment.kind == "photo":
             return await self.bot.send_photo(chat_id, upload, caption=reply.text or None,
-                                             reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
+                                             reply_markup=markup, request_timeout=self.timeout)
         return await self.bot.send_document(chat_id, upload, caption=reply.text or None,
-                                            reply_markup=markup, request_timeout=REQUEST_TIMEOUT)
+                                            reply_markup=markup, request_timeout=self.timeout)
 
 
 def _undecodable(error: ClientDecodeError) -> SendResult:

@@ -34,7 +34,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import aiohttp
 from aiohttp import web
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from aiogram.client.telegram import TelegramAPIServer
 
 JsonDict = dict[str, Any]
+Slowness = Literal["slow", "stall"] | None
 MessagePredicate = Callable[[JsonDict], bool]
 
 DEFAULT_TOKEN = "1234567890:AAFakeTokenForDuban-tests_0123456789"
@@ -220,6 +221,7 @@ class FaultSettings:
 
     p_5xx: float = 0.0
     p_timeout: float = 0.0
+    p_stall: float = 0.0
     timeout_seconds: float = 5.0
     methods: frozenset[str] | None = None  # lower-case names; None = all but polling
 
@@ -637,17 +639,22 @@ class FakeTelegram:
         timeout_seconds: float = 5.0,
         seed: int | None = None,
         methods: Iterable[str] | None = None,
+        p_stall: float = 0.0,
     ) -> None:
-        """Random faults: 5xx answers (not delivered) and slow answers.
+        """Random faults: 5xx answers (not delivered), slow answers and stalled requests.
 
-        A slow answer is processed normally (a message IS delivered, as when a real
-        request times out on the client side) and then held for ``timeout_seconds``,
-        which should exceed the client's timeout.  ``methods`` defaults to every method
-        except getUpdates and getMe, so polling itself keeps working.
+        A slow answer (``p_timeout``) is processed normally (a message IS delivered, as when
+        a real request times out on the client side) and then held for
+        ``timeout_seconds``, which should exceed the client's timeout.  A stalled request
+        (``p_stall``) is held for ``timeout_seconds`` before it is processed and then
+        answered 504 without being processed at all (it never reached Telegram; the client
+        has given up by then).  ``methods`` defaults to every method except getUpdates and
+        getMe, so polling itself keeps working.
         """
         self.faults = FaultSettings(
             p_5xx=p_5xx,
             p_timeout=p_timeout,
+            p_stall=p_stall,
             timeout_seconds=timeout_seconds,
             methods=frozenset(m.lower() for m in methods) if methods is not None else None,
         )
@@ -716,13 +723,16 @@ class FakeTelegram:
         chat_id = _chat_id_param(params)
         arrived = time.monotonic()
         await self._resumed.wait()
-        slow = False
+        slow: Slowness = None
         try:
             if entry is None:
                 raise ApiError(404, "Not Found: method not found")
             if self.logged_out:
                 raise ApiError(401, "Unauthorized")
             slow = self._draw_faults(name, chat_id)
+            if slow == "stall":
+                await self._sleep(self.faults.timeout_seconds)
+                raise ApiError(504, _FAULT_DESCRIPTIONS[504])
             self.bot_id = self._bot_id_for(token) or 0
             ctx = _Ctx(name, token, self.bot_id, params, files)
             result = await entry[1](ctx)
@@ -733,12 +743,13 @@ class FakeTelegram:
             ApiCall(name, params, status, arrived, chat_id, body.get("description"), files)
         )
         await self._notify()
-        if slow:
+        if slow == "slow":
             await self._sleep(self.faults.timeout_seconds)
         return status, body
 
-    def _draw_faults(self, method: str, chat_id: int | None) -> bool:
-        """Raise an injected error if one applies; return whether to answer slowly."""
+    def _draw_faults(self, method: str, chat_id: int | None) -> Slowness:
+        """Raise an injected error if one applies; return whether to answer slowly or to stall
+        the request."""
         for fault in self._faults_queue:
             if fault.matches(method, chat_id):
                 fault.remaining -= 1
@@ -747,15 +758,18 @@ class FakeTelegram:
                 self.stats["errors_injected"] += 1
                 raise ApiError(fault.status, fault.description, fault.retry_after)
         if not self._random_faults_apply(method):
-            return False
+            return None
         if self._rng.random() < self.faults.p_5xx:
             self.stats["errors_injected"] += 1
             status = self._rng.choice((500, 502))
             raise ApiError(status, _FAULT_DESCRIPTIONS[status])
         if self._rng.random() < self.faults.p_timeout:
             self.stats["errors_injected"] += 1
-            return True
-        return False
+            return "slow"
+        if self._rng.random() < self.faults.p_stall:
+            self.stats["errors_injected"] += 1
+            return "stall"
+        return None
 
     def _random_faults_apply(self, method: str) -> bool:
         if self.faults.methods is None:
