@@ -21,7 +21,7 @@ from core.dto import PersonView
 from core.enums import Channel
 from core.people import view_of
 from scheduler.leases import claim, keep_working, release
-from scheduler.pacing import Pacer
+from scheduler.pacing import pacer_for
 from storage.models import DeliveryAttempt, OutboxItem, Person, SentMessage
 from storage.queries import insert_ignore
 
@@ -58,7 +58,7 @@ class OutboxDispatcher:
         self.worker = worker
         self.batch = batch
         self.lease = lease
-        self.pacer = Pacer(core.settings.send_rate)
+        self.pacer = pacer_for(core.settings)
         self.last_dispatch: datetime | None = None
 
     async def run(self) -> None:
