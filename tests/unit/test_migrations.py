@@ -54,10 +54,10 @@ async def test_copies_starting_together_migrate_one_after_another() -> None:
     url = postgres_url(name)
     db = Database(url)
     # What `duban db upgrade` runs, without loading the rest of Duban three times.
-    upgrade = "import sys; from storage import migrate; migrate.upgrade(sys.argv[1])"
+    script = "import sys; from storage import migrate; migrate.upgrade(sys.argv[1])"
     try:
         upgrades = [await asyncio.create_subprocess_exec(
-            sys.executable, "-c", upgrade, url, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable, "-c", script, url, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE) for _ in range(3)]
         for upgrade in upgrades:
             _, errors = await upgrade.communicate()
