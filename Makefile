@@ -33,6 +33,12 @@ check: $(STAMP)
 
 test: lint check
 
+# The multi-copy test alone, printing its figures: three `duban run` processes on PostgreSQL and
+# Redis, 3,000 nudges at Telegram's real limits, one copy killed mid-burst (about 2.5 minutes;
+# make test's PostgreSQL pass runs the same test).
+soak: $(STAMP)
+	DUBAN_TEST_BACKEND=postgres $(BIN)/python -m pytest -q -s tests/e2e/test_copies.py
+
 # Figures, not pass/fail: writes bench/results.json and prints the table README shows.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
