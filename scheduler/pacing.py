@@ -145,6 +145,7 @@ class RedisPacer:
             await self._sleep(wait_ms / 1000)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._pausing, return_exceptions=True)
         await self.redis.aclose()
 
 

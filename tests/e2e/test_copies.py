@@ -43,7 +43,10 @@ NUDGES = int(os.environ.get("DUBAN_TEST_COPIES_NUDGES", "3000"))
 PER_OFFICIAL = 5
 COPIES = 3
 SEND_RATE = 25
-LEASE_SECONDS = 30  # how long the killed copy's claimed nudges wait for the others
+# How long the killed copy's claimed nudges wait for the others; well beyond the few seconds a
+# copy needs for its batch of 50, even on a busy machine (a lease running out under a copy
+# still sending would show as duplicates).
+LEASE_SECONDS = 45
 # Not the forms tests' database, which they flush. A second run of this test at the same time
 # shares the limits with this one: both go slower, neither breaks them.
 REDIS_URL = "redis://127.0.0.1:6379/13"
