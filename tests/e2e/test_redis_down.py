@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from core.app import Core
 from core.clock import FrozenClock
 from core.enums import Channel
 from core.tasks import AssignRequest
@@ -20,15 +21,17 @@ UNREACHABLE = "redis://127.0.0.1:9/0"  # the discard port: nothing listens there
 
 
 async def test_while_redis_is_down_messages_wait_in_the_outbox(
-    fake: FakeTelegram, database_url: str, clock: FrozenClock, staff: Staff, people: People,
-    caplog: pytest.LogCaptureFixture,
+    fake: FakeTelegram, database_url: str, clock: FrozenClock, core: Core, staff: Staff,
+    people: People, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = make_settings(database_url, telegram_api_url=fake.base_url, redis_url=UNREACHABLE)
+    await core.tasks.assign(staff.admin, AssignRequest("李明", "2026-12-20", "高企认定"),
+                            Channel.CLI)
+    # The notice is due when the service starts: one pass at start, then none for a minute, so
+    # the row is looked at between passes.
+    settings = make_settings(database_url, telegram_api_url=fake.base_url, redis_url=UNREACHABLE,
+                             dispatch_interval_seconds=60)
     running = await Running(fake, settings, clock).start()
     try:
-        request = AssignRequest("李明", "2026-12-20", "高企认定")
-        await running.core.tasks.assign(staff.admin, request, Channel.CLI)
-
         async def tried() -> bool:
             return "dispatch pass failed" in caplog.text
 
