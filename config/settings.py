@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -190,6 +191,14 @@ class Settings(BaseSettings):
             raise ValueError("应为 http:// 或 https:// 开头的地址")
         return value.rstrip("/") if value else value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(rediss?|unix)://", value):
+            raise ValueError("应为 redis://、rediss:// 或 unix:// 开头的地址，"
+                             "例如 redis://127.0.0.1:6379/0")
+        return value
+
     @field_validator("wecom_aes_key")
     @classmethod
     def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -225,6 +234,8 @@ class Settings(BaseSettings):
         values = [self.bot_token, self.webhook_secret, self.wecom_secret, self.wecom_token,
                   self.wecom_aes_key]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.redis_url and (password := urlsplit(self.redis_url).password):
+            found.append(password)
         return found + [secret for robot in self.robots for secret in robot.secrets()]
 
 

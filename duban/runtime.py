@@ -13,7 +13,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,6 +26,7 @@ from bot.wecom.channel import WecomChannel
 from config.settings import Settings
 from core.app import Core
 from core.clock import Clock
+from core.delivery import ChannelSender
 from core.dto import PersonView
 from core.summary.messages import enqueue_run
 from duban.http import HttpServer
@@ -72,6 +73,13 @@ def channels_of(core: Core, settings: Settings) -> list[ChannelAdapter]:
     return channels
 
 
+def outbox_of(
+    core: Core, senders: list[ChannelSender], worker: str | None = None,
+    recipients: Callable[[], Collection[int]] | None = None,
+) -> OutboxDispatcher:
+    return OutboxDispatcher(core, senders, worker=worker or worker_id(), recipients=recipients)
+
+
 class Service:
     """Everything `duban run` runs, as tasks in this event loop."""
 
@@ -105,7 +113,7 @@ class Service:
         self.channels = channels_of(core, settings)
         self.inbox = InboxWorker(core, {c.channel: c.handle for c in self.channels},
                                  worker=worker)
-        self.outbox = OutboxDispatcher(core, [c.sender for c in self.channels], worker=worker)
+        self.outbox = outbox_of(core, [c.sender for c in self.channels], worker=worker)
         # Listening before the channels start: Telegram may deliver as soon as the webhook is set.
         self.http = HttpServer(settings.http_host, settings.http_port,
                                [route for c in self.channels for route in c.routes()], self.health)
@@ -149,6 +157,8 @@ class Service:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "outbox"):  # start-up may have failed before it was made
+            await self.outbox.pacer.close()
         for channel in self.channels:
             await channel.stop()
         await self.core.db.dispose()
@@ -170,10 +180,11 @@ async def send_summary_now(settings: Settings, core: Core, leader: PersonView | 
         lines.append("没有设置任何渠道（Telegram 或企业微信）：消息已存入发送队列，"
                      "由运行中的服务（duban run）发送。")
         return "\n".join(lines)
+    outbox = outbox_of(core, [c.sender for c in channels])
     try:
-        outbox = OutboxDispatcher(core, [c.sender for c in channels], worker=worker_id())
         counts = await _send_run(core, outbox, run_key)
     finally:
+        await outbox.pacer.close()
         for channel in channels:
             await channel.stop()
     lines.append(f"已发送 {counts.get('sent', 0)} 条消息。")
@@ -228,8 +239,7 @@ async def run_console(
     channels)."""
     core = await open_core(settings, clock)
     console = Console(core, write)
-    outbox = OutboxDispatcher(core, [console.notices], worker=worker_id(),
-                              recipients=console.recipients)
+    outbox = outbox_of(core, [console.notices], recipients=console.recipients)
     scheduler = build_scheduler(core)
     scheduler.start()
     sending = asyncio.create_task(outbox.run())
@@ -243,4 +253,5 @@ async def run_console(
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sending
+        await outbox.pacer.close()
         await core.db.dispose()

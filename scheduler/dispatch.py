@@ -31,7 +31,7 @@ from core.dto import PersonView
 from core.enums import Channel
 from core.people import view_of
 from scheduler.leases import claim_groups, keep_working, release, renew
-from scheduler.pacing import Pacer
+from scheduler.pacing import pacer_for
 from storage.models import DeliveryAttempt, OutboxItem, Person, SentMessage
 from storage.queries import insert_ignore
 
@@ -77,7 +77,7 @@ class OutboxDispatcher:
         self.worker = worker
         self.batch = batch or max(10, round(settings.send_rate * CLAIM_SECONDS))
         self.lease = lease or timedelta(seconds=settings.send_lease_seconds)
-        self.pacer = Pacer(settings.send_rate)
+        self.pacer = pacer_for(settings)
         self.last_dispatch: datetime | None = None
         self._stopping = asyncio.Event()
         self._pacing = asyncio.Lock()

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from config.settings import Settings
 from core import notices, reminders
@@ -48,10 +48,14 @@ async def mark_missed(core: Core) -> None:
     cutoff = now - timedelta(hours=core.settings.catch_up_grace_hours)
     async with core.db.write() as session:
         stale = (OutboxItem.status == "pending") & (OutboxItem.send_at < cutoff)
-        count = await session.scalar(select(func.count()).select_from(OutboxItem).where(stale))
+        # Counted from the rows this run changed, not counted before: another copy running the
+        # job at the same moment changes none of the same rows and so tells no one again.
+        marked = await session.scalars(
+            update(OutboxItem).where(stale).values(status="missed").returning(OutboxItem.id),
+            execution_options={"synchronize_session": False})
+        count = len(marked.all())
         if not count:
             return
-        await session.execute(update(OutboxItem).where(stale).values(status="missed"))
         for admin_id in await notices.ids_with_role(session, Role.ADMIN):
             await notices.notify(core, session, admin_id, "missed", None, now, count=count)
     log.warning("%d outbox messages were older than the catch-up grace and marked missed", count)

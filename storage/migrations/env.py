@@ -11,6 +11,9 @@ from storage.db import create_engine
 from storage.models import Base
 
 target_metadata = Base.metadata
+# Several copies starting together each run `duban db upgrade`: on PostgreSQL they take turns
+# on this lock (held until the migration commits), and all but the first find nothing to do.
+MIGRATION_LOCK = 0x6475_6261_6E00  # "duban"
 
 
 def _run(connection: Connection) -> None:
@@ -21,6 +24,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import uuid
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -11,7 +15,7 @@ from sqlalchemy import inspect
 from storage import migrate
 from storage.db import Database
 from storage.models import Base
-from tests.conftest import sqlite_url
+from tests.conftest import BACKEND, postgres_admin, postgres_url, sqlite_url
 
 
 async def _differences(db: Database) -> list[object]:
@@ -40,3 +44,25 @@ async def test_upgrade_matches_models_and_downgrade_empties(tmp_path: Path) -> N
         assert not await migrate.schema_is_current(db)
     finally:
         await db.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="several copies need PostgreSQL")
+async def test_copies_starting_together_migrate_one_after_another() -> None:
+    """Each copy's unit runs `duban db upgrade` before starting (deploy/duban@.service)."""
+    name = f"duban_together_{uuid.uuid4().hex[:12]}"
+    await asyncio.to_thread(postgres_admin, f'CREATE DATABASE "{name}"')
+    url = postgres_url(name)
+    db = Database(url)
+    # What `duban db upgrade` runs, without loading the rest of Duban three times.
+    script = "import sys; from storage import migrate; migrate.upgrade(sys.argv[1])"
+    try:
+        upgrades = [await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, url, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+        for upgrade in upgrades:
+            _, errors = await upgrade.communicate()
+            assert upgrade.returncode == 0, errors.decode()
+        assert await migrate.schema_is_current(db)
+    finally:
+        await db.dispose()
+        await asyncio.to_thread(postgres_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -55,6 +55,8 @@ def test_offsets_round_trip() -> None:
     ("DUBAN_WECOM_AES_KEY", "short", "43"),
     ("DUBAN_TELEGRAM_API_URL", "api.telegram.org", "http"),
     ("DUBAN_HTTP_PORT", "99999", "太大"),
+    ("DUBAN_REDIS_URL", "127.0.0.1:6379", "redis://"),
+    ("DUBAN_SEND_LEASE_SECONDS", "5", "太小"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
@@ -115,3 +117,8 @@ def test_log_filter_blots_out_secrets() -> None:
     assert "TOKEN" not in secrets.redact("GET /bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/x")
     url = "/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe"
     assert secrets.redact(url) == "/bot***/getMe"
+
+
+def test_the_redis_password_is_kept_out_of_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUBAN_REDIS_URL", "redis://:hunter2-pass@redis.internal:6379/0")
+    assert "hunter2-pass" in load_settings().secrets()
