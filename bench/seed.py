@@ -4,6 +4,7 @@ bulk (plain INSERTs in large transactions) when the numbers are large."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,13 @@ from storage.models import OutboxItem, Person, PersonRole, Task
 
 NOW = datetime.now(UTC)
 CHUNK = 20_000
+# `DUBAN_BENCH_SCALE=0.01 make bench` checks that every benchmark runs, in seconds; the figures
+# it prints then say nothing about the goals.
+SCALE = float(os.environ.get("DUBAN_BENCH_SCALE", "1"))
+
+
+def scaled(count: int) -> int:
+    return max(1, int(count * SCALE))
 
 
 def sqlite_url(path: Path) -> str:
@@ -72,16 +80,24 @@ async def add_tasks(
             await session.execute(insert(Task), rows)
 
 
-async def add_reminders(db: Database, count: int, tasks: int, due_now: int = 0) -> None:
-    """`count` sent or pending reminders spread over tasks; the last `due_now` are due now."""
+async def add_reminders(
+    db: Database, count: int, tasks: int, due_now: int = 0, due_at: datetime | None = None,
+    people: int = 1000, key: str = "bench",
+) -> None:
+    """`count` sent or pending reminders spread over tasks; the last `due_now` are due at
+    `due_at` (a minute ago by default), the others later or sent already. Reminder `i` goes to
+    official `i % people` about task `i % tasks + 1` (that official's task when people == tasks)
+    and reads like a changed deadline: the task card with its buttons."""
+    due_moment = due_at or NOW - timedelta(minutes=1)
     for start in range(0, count, CHUNK):
         rows = []
         for i in range(start, min(count, start + CHUNK)):
             due = i >= count - due_now
-            at = NOW - timedelta(minutes=1) if due else NOW + timedelta(minutes=i % 100_000)
+            at = due_moment if due else NOW + timedelta(minutes=1 + i % 100_000)
             rows.append({
-                "person_id": 10 + (i % 1000), "kind": "nudge", "task_id": 1 + (i % tasks),
-                "dedupe_key": f"bench:{i}", "due_at": at, "send_at": at,
+                "person_id": 10 + (i % people), "kind": "due_changed",
+                "task_id": 1 + (i % tasks),
+                "dedupe_key": f"{key}:{i}", "due_at": at, "send_at": at,
                 "status": "pending" if due or i % 2 else "sent", "attempts": 0,
                 "payload": {}, "created_at": NOW,
             })
