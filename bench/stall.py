@@ -94,15 +94,15 @@ async def ours(workdir: Path, bot: Bot, reminders: int) -> float:
     await add_reminders(db, 1, reminders, due_now=1, key="warm-up")
     settings = Settings(_env_file=None, database_url=db.url, bot_token=TOKEN, quiet_hours="",
                         send_rate=1000, dispatch_interval_seconds=0.5)
-    session = bot.session
-    assert isinstance(session, MemorySession)
-    sent_before = session.sent
+    memory = bot.session
+    assert isinstance(memory, MemorySession)
+    sent_before = memory.sent
     dispatcher = OutboxDispatcher(Core(settings, db), [TelegramSender(bot)], worker="bench")
     sending = asyncio.create_task(dispatcher.run())
     try:
-        await wait_until(lambda: session.sent > sent_before, "the warm-up")
+        await wait_until(lambda: memory.sent > sent_before, "the warm-up")
         return await worst_stall(lambda: wait_until(
-            lambda: session.sent - sent_before > reminders, "our dispatcher"))
+            lambda: memory.sent - sent_before > reminders, "our dispatcher"))
     finally:
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
