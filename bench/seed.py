@@ -103,3 +103,27 @@ async def add_reminders(
             })
         async with db.write() as session:
             await session.execute(insert(OutboxItem), rows)
+
+
+async def reminder_database(path: Path, reminders: int, due_now: int, tasks: int = 1000
+                            ) -> Database:
+    """A bureau of 1,000 officials and 10 leaders with `tasks` tasks and `reminders` outbox
+    rows, `due_now` of them due."""
+    db = await fresh_database(path)
+    officials, leaders = await add_people(db, 1000, 10)
+    await add_tasks(db, tasks, officials, leaders)
+    await add_reminders(db, reminders, tasks, due_now=due_now)
+    return db
+
+
+async def large_database(workdir: Path) -> Database:
+    """100,000 tasks and 1,000,000 reminders (50 due), built once per `make bench` and shared
+    by the benchmarks that need a big database (the scan hands back what it claims)."""
+    path = workdir / "large.db"
+    if await asyncio.to_thread(path.exists):
+        return Database(sqlite_url(path))
+    building = path.with_suffix(".building")
+    db = await reminder_database(building, scaled(1_000_000), due_now=50, tasks=scaled(100_000))
+    await db.dispose()
+    await asyncio.to_thread(building.rename, path)
+    return Database(sqlite_url(path))
