@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from storage import migrate
 from storage.db import Database
-from storage.models import OutboxItem, Person, PersonRole, Task
+from storage.models import OutboxItem, Person, PersonRole, Task, TaskUpdate
 
 NOW = datetime.now(UTC)
 CHUNK = 20_000
@@ -78,6 +78,27 @@ async def add_tasks(
             })
         async with db.write() as session:
             await session.execute(insert(Task), rows)
+
+
+async def add_updates(db: Database, tasks: int, officials: list[int], per_task: int = 3,
+                      seed: int = 11) -> None:
+    """A few weeks of history: `per_task` updates per task, by its official, some of them status
+    changes (what a summary's "this week" part reads)."""
+    chance = random.Random(seed)
+    statuses = ["preparing", "submitted", "approved", "rejected"]
+    updates = [(task, n) for task in range(1, tasks + 1) for n in range(per_task)]
+    for start in range(0, len(updates), CHUNK):
+        rows = []
+        for task, n in updates[start:start + CHUNK]:
+            status = chance.choice(statuses) if n == per_task - 1 else None
+            rows.append({
+                "task_id": task, "author_id": officials[(task - 1) % len(officials)],
+                "channel": "telegram", "kind": "status" if status else "progress",
+                "progress": None if status else chance.randint(0, 100), "status": status,
+                "note": "材料整理中", "created_at": NOW - timedelta(days=chance.randint(0, 21)),
+            })
+        async with db.write() as session:
+            await session.execute(insert(TaskUpdate), rows)
 
 
 async def add_reminders(
