@@ -21,12 +21,13 @@ from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 READY = b"Duban is running"
 SETTLE = 3.0  # for the start-up jobs (missed messages, openings, the weekly summary) to run
 TIMEOUT = 120.0
+# Peak memory from /proc, not getrusage: Linux carries the parent's peak over into a child.
 IMPORT_AIOGRAM = """
-import json, resource, time
+import json, os, time
 started = time.perf_counter()
 import aiogram
-print(json.dumps([time.perf_counter() - started,
-                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+from bench.startup import peak_rss_mb
+print(json.dumps([time.perf_counter() - started, peak_rss_mb(os.getpid())]))
 """
 
 
