@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,13 +22,15 @@ from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 READY = b"Duban is running"
 SETTLE = 3.0  # for the start-up jobs (missed messages, openings, the weekly summary) to run
 TIMEOUT = 120.0
+ROUNDS = 3  # the service and the bare import by turns; the medians are reported
 # Peak memory from /proc, not getrusage: Linux carries the parent's peak over into a child.
 IMPORT_AIOGRAM = """
-import json, os, time
+import json, time
 started = time.perf_counter()
 import aiogram
-from bench.startup import peak_rss_mb
-print(json.dumps([time.perf_counter() - started, peak_rss_mb(os.getpid())]))
+seconds = time.perf_counter() - started
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps([seconds, int(peak.split()[1]) / 1024]))
 """
 
 
@@ -75,9 +78,13 @@ async def aiogram_import() -> tuple[float, float]:
 async def measure(workdir: Path) -> dict[str, float]:
     db = await large_database(workdir)
     await db.dispose()
+    service, bare = [], []
     async with FakeTelegram() as telegram:
-        ready, rss = await start_service(db.url, telegram.base_url, workdir)
-    import_seconds, import_rss = await aiogram_import()
+        for _ in range(ROUNDS):
+            service.append(await start_service(db.url, telegram.base_url, workdir))
+            bare.append(await aiogram_import())
+    ready, rss = (statistics.median(figures) for figures in zip(*service, strict=True))
+    import_seconds, import_rss = (statistics.median(figures) for figures in zip(*bare, strict=True))
     return {
         "startup_s": round(ready, 2),
         "rss_mb": round(rss, 1),
