@@ -32,6 +32,8 @@ GOALS = [
     Goal("update_p99_ms", "≤ 25 ms", lambda v: v <= 25),
     Goal("peer_loop_stall_ratio", "≥ 10", lambda v: v >= 10),
     Goal("loop_stall_ms", "< 50 ms", lambda v: v < 50),
+    Goal("loop_stall_cpu_ms", "–", None),
+    Goal("peer_loop_stall_cpu_ms", "–", None),
     Goal("due_scan_growth", "≤ 2", lambda v: v <= 2),
     Goal("startup_s", "≤ 2 s", lambda v: v <= 2),
     Goal("aiogram_import_s", "–", None),
