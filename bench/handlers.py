@@ -15,7 +15,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message, Update
 
 from bench.memory_session import MemorySession
-from bench.seed import add_people, add_tasks, fresh_database
+from bench.seed import SCALE, add_people, add_tasks, fresh_database, scaled
 from bot.telegram.factory import create_dispatcher
 from config.settings import Settings
 from core.app import Core
@@ -74,7 +74,7 @@ async def paced_latencies(dispatcher: Dispatcher, bot: Bot, per_second: int, sec
     return latencies
 
 
-async def measure(workdir: Path, updates: int = 2000) -> dict[str, float]:
+async def measure(workdir: Path, updates: int | None = None) -> dict[str, float]:
     db = await fresh_database(workdir / "handlers.db")
     officials, leaders = await add_people(db, OFFICIALS, 10)
     await add_tasks(db, OFFICIALS, officials, leaders)
@@ -83,10 +83,11 @@ async def measure(workdir: Path, updates: int = 2000) -> dict[str, float]:
     bot = Bot(TOKEN, session=MemorySession())
     try:
         ours = create_dispatcher(core, bot)
-        batch = [progress_update(i % OFFICIALS, i % 101) for i in range(updates)]
+        batch = [progress_update(i % OFFICIALS, i % 101) for i in range(updates or scaled(2000))]
         ours_rate = await rate(ours, bot, batch)
         echo_rate = await rate(echo_dispatcher(), bot, batch)
-        latencies = sorted(await paced_latencies(ours, bot, per_second=200, seconds=10))
+        latencies = sorted(await paced_latencies(ours, bot, per_second=200,
+                                                 seconds=max(1.0, 10 * SCALE)))
     finally:
         await db.dispose()
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000

@@ -108,21 +108,23 @@ class People:
         self.core = core
 
     async def by_channel(self, channel: Channel, external_id: str) -> PersonView | None:
-        async with self.core.db.read() as session:
-            person = await self._by_external(session, channel, external_id)
-            return await view_of(session, person) if person else None
-
-    @staticmethod
-    async def _by_external(
-        session: AsyncSession, channel: Channel, external_id: str
-    ) -> Person | None:
+        """Who is writing. Every message asks, so the person and their roles come in one query."""
         if channel == Channel.TELEGRAM:
             column = Person.telegram_id == int(external_id)
         elif channel == Channel.WECOM:  # WeCom's userids ignore case
             column = func.lower(Person.wecom_id) == external_id.lower()
         else:
             column = Person.id == int(external_id)
-        return await session.scalar(select(Person).where(column, Person.active))
+        async with self.core.db.read() as session:
+            rows = (await session.execute(
+                select(Person, PersonRole.role).outerjoin(PersonRole)
+                .where(column, Person.active).order_by(Person.id)
+            )).all()
+        if not rows:
+            return None
+        person = rows[0][0]
+        return PersonView.of(person, frozenset(
+            Role(role) for someone, role in rows if someone is person and role is not None))
 
     async def get(self, person_id: int) -> PersonView:
         async with self.core.db.read() as session:

@@ -237,13 +237,13 @@ class Tasks:
                     task.last_update_at = now
                 changes: tuple[str, ...] = ("note",)
             else:
-                task, _ = await self._for_update(session, actor, task_id)
+                task, view = await self._for_update(session, actor, task_id)
                 changes = self._apply(session, task, actor, channel, now,
                                       progress, status, note, granted)
                 if status is not None:  # submitted or closed: no more nudges; reopened: again
                     await planning.replan(self.core, session, task, now)
             self._audit(session, actor, channel, task, "task_report", now, changes=changes)
-            view = await self._view(session, task)
+            view = _reported(task, view)
         self.core.outbox_signal.wake()
         return Outcome(view, changes)
 
@@ -253,11 +253,11 @@ class Tasks:
         """The 进度 +/- buttons: read and write in one transaction, so two taps add up."""
         now = self.core.clock.now()
         async with self.core.db.write() as session:
-            task, _ = await self._for_update(session, actor, task_id)
+            task, view = await self._for_update(session, actor, task_id)
             progress = max(0, min(100, task.progress + delta))
             changes = self._apply(session, task, actor, channel, now, progress, None, None, None)
             self._audit(session, actor, channel, task, "task_report", now, changes=changes)
-            return Outcome(await self._view(session, task), changes)
+            return Outcome(_reported(task, view), changes)
 
     async def block(
         self, actor: PersonView, task_id: int, reason: str, channel: Channel
@@ -523,3 +523,11 @@ class Tasks:
             guidelines = dict(rows.all())
         return [TaskView.of(t, names, guidelines.get(t.guideline_id or 0)) for t in tasks]
 
+
+def _reported(task: Task, before: TaskView) -> TaskView:
+    """The view of a task after a report, which never changes who works on it or its guideline:
+    their names are the ones `before` looked up (progress reports are the commonest writes)."""
+    names = {before.official.id: before.official.name}
+    if before.leader is not None:
+        names[before.leader.id] = before.leader.name
+    return TaskView.of(task, names, before.guideline_name)

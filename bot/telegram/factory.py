@@ -12,7 +12,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import ErrorEvent
 
-from bot.state import form_storage
+from bot.state import SqlStorage, form_storage
 from bot.telegram.handlers import get_routers
 from bot.telegram.sender import TelegramSender
 from config.settings import Settings
@@ -47,6 +47,8 @@ def create_dispatcher(core: Core, bot: Bot) -> Dispatcher:
         conversation=Conversation(core),
         sender=sender,
     )
+    if isinstance(storage, SqlStorage):
+        dispatcher.update.outer_middleware(storage.one_update)
     dispatcher.include_routers(*get_routers())
     dispatcher.errors.register(_on_error)
     return dispatcher

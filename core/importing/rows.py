@@ -11,8 +11,6 @@ from datetime import date, datetime, time
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from openpyxl.utils.datetime import from_excel
-
 from core.errors import InputError, about
 from core.guidelines import GuidelineRecord, guideline_record
 from core.importing.files import Cell
@@ -68,6 +66,8 @@ def moment(cell: Cell, reading: Reading, default_time: time) -> datetime:
     if isinstance(cell, int | float) and not isinstance(cell, bool):
         if not _EXCEL_SERIALS[0] <= cell <= _EXCEL_SERIALS[1]:
             raise InputError("date_unreadable", value=text(cell) or "")
+        from openpyxl.utils.datetime import from_excel  # not at start, see `read_xlsx`
+
         cell = from_excel(cell)
     if isinstance(cell, datetime):
         if cell.tzinfo is None:

@@ -80,15 +80,21 @@ class Summary:
         return sum(self.risks.values())
 
 
-async def gather(core: Core, look: Look, leader: PersonRef | None) -> Summary:
+async def gather(core: Core, look: Look, leader: PersonRef | None,
+                 portfolio: list[TaskView] | None = None) -> Summary:
+    """`portfolio`: the leader's (or the bureau's) tasks, when the caller has read them."""
     tz = look.tz
     year = look.today.year
-    tasks = [task for task in await core.tasks.portfolio(leader.id if leader else None)
-             if live_in(task, year, tz)]
+    if portfolio is None:
+        portfolio = await core.tasks.portfolio(leader.id if leader else None)
+    tasks = [task for task in portfolio if live_in(task, year, tz)]
     open_tasks = [task for task in tasks if not task.closed]
     overdue = [task for task in open_tasks if _overdue(look, task)]
-    blocked = [task for task in open_tasks if task.blocked and task not in overdue]
-    due_soon = [task for task in open_tasks if task not in overdue and task not in blocked
+    # Each task in one list at most; by id, since `in` on the lists made this quadratic.
+    listed = {task.id for task in overdue}
+    blocked = [task for task in open_tasks if task.blocked and task.id not in listed]
+    listed |= {task.id for task in blocked}
+    due_soon = [task for task in open_tasks if task.id not in listed
                 and not task.status.submitted_or_later
                 and days_left(look, task.due_at) <= SOON_DAYS]
     away = await _away(core, {task.official.id for task in open_tasks}

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from core.calendar import after_quiet_hours
 from core.dto import PersonRef, PersonView, TaskView
-from core.enums import Role
+from core.enums import OPEN_STATUSES, Role
 from core.errors import NotAllowed
 from core.export import export_register
 from core.outbox import enqueue
@@ -24,7 +26,7 @@ from core.summary.data import Summary, gather
 from core.summary.render import scope_text, summary_html
 from core.texts import Html, plain, t
 from core.views import Look, fmt_date, split_message
-from storage.models import JobRun, OutboxItem
+from storage.models import JobRun, OutboxItem, Task
 from storage.queries import insert_ignore
 
 if TYPE_CHECKING:
@@ -112,8 +114,9 @@ async def recipients(core: Core, leader: PersonView | None = None) -> list[Recip
         return [Recipient(leader, PersonRef(leader.id, leader.name))]
     directors = await core.people.with_role(Role.DIRECTOR)
     chosen = [Recipient(person, None) for person in directors]
-    leading = {task.leader.id for task in await core.tasks.portfolio(None)
-               if task.leader and not task.closed}
+    async with core.db.read() as session:  # not every task's view: only who leads open ones
+        leading = set(await session.scalars(select(Task.leader_id).distinct().where(
+            Task.leader_id.is_not(None), Task.status.in_([s.value for s in OPEN_STATUSES]))))
     chosen += [Recipient(person, PersonRef(person.id, person.name))
                for person in await core.people.with_role(Role.LEADER)
                if person.id in leading and not person.has(Role.DIRECTOR)]
@@ -130,9 +133,15 @@ async def enqueue_run(core: Core, run_key: str, run_at: datetime,
         if await session.get(JobRun, claim_key) is not None:
             return 0  # the common case of a restart after the run: no need to word it all
     rows = []
+    # The bureau's tasks read once for the whole run, each leader's portfolio sliced from them.
+    bureau = await core.tasks.portfolio(None) if only is None else None
     for recipient in await recipients(core, only):
         look = look_for(core, recipient.person.language)
-        summary = await gather(core, look, recipient.leader)
+        leader = recipient.leader
+        portfolio = None if bureau is None else [
+            task for task in bureau
+            if leader is None or (task.leader is not None and task.leader.id == leader.id)]
+        summary = await gather(core, look, leader, portfolio)
         rows.append((recipient, split_message(summary_html(look, summary))))
     settings = core.settings
     send_at = after_quiet_hours(run_at, settings.tz, settings.quiet_hours)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
@@ -16,8 +16,12 @@ from core.delivery import answer
 
 def router() -> Router:
     callbacks = Router(name="callbacks")
-    callbacks.callback_query.register(on_press, F.data)
+    callbacks.callback_query.register(on_press, has_data)
     return callbacks
+
+
+async def has_data(query: CallbackQuery) -> bool:
+    return bool(query.data)
 
 
 async def on_press(

@@ -1,4 +1,7 @@
-"""What every Telegram handler needs: who wrote, in core terms."""
+"""What every Telegram handler needs: who wrote, in core terms.
+
+Filters are async functions, not magic filters (`F.text`): aiogram runs a plain function filter
+in a worker thread, a round trip to the thread pool for each filter of each update."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ all to the core."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.enums import ChatType
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
@@ -22,11 +22,24 @@ DOWNLOAD_TIMEOUT = 60
 
 def router() -> Router:
     messages = Router(name="messages")
-    messages.message.filter(F.chat.type == ChatType.PRIVATE, F.from_user)
-    messages.message.register(on_text, F.text)
-    messages.message.register(on_document, F.document)
+    messages.message.filter(in_private)
+    messages.message.register(on_text, has_text)
+    messages.message.register(on_document, has_document)
     messages.message.register(on_other)
     return messages
+
+
+async def in_private(message: Message) -> bool:
+    """From a person, in their private chat with the bot (groups get no answers)."""
+    return message.chat.type == ChatType.PRIVATE and message.from_user is not None
+
+
+async def has_text(message: Message) -> bool:
+    return bool(message.text)
+
+
+async def has_document(message: Message) -> bool:
+    return message.document is not None
 
 
 async def on_text(
