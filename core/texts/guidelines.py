@@ -81,6 +81,7 @@ ZH: dict[str, str] = {
     "not_a_number": "{field}「{value}」应为数字，例如 123456789。",
     "person_id_taken": "{field}「{value}」已属于 {name}，不能再给另一人。",
     "ics_missing": "日程缺少 {property}。",
+    "ics_repeated": "日程中 {property} 出现了不止一次，只能有一个。",
     "ics_window": "DTSTART 与 {property} 不一致：全天日程两者都写日期（如 20270315 或 P30D），定时日程都写时间（如 20270315T170000）。",
     "ics_value": "{property}「{value}」格式不正确，应写成 {example} 这样。",
 }
@@ -162,6 +163,7 @@ EN: dict[str, str] = {
     "not_a_number": "{field} \"{value}\" must be a number, e.g. 123456789.",
     "person_id_taken": "{field} \"{value}\" already belongs to {name}.",
     "ics_missing": "The event has no {property}.",
+    "ics_repeated": "The event gives {property} more than once; it may have only one.",
     "ics_window": "DTSTART and {property} do not match: an all-day event gives dates (e.g. 20270315 or P30D), a timed one times (e.g. 20270315T170000).",
     "ics_value": "{property} \"{value}\" is malformed; write it like {example}.",
 }
