@@ -79,9 +79,9 @@ def _event_lines(data: bytes) -> list[int]:
 
 
 def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
-    for name in _ONCE:
-        if isinstance(event.get(name), list):
-            raise InputError("ics_repeated", property=name)
+    repeated = next((name for name in _ONCE if isinstance(event.get(name), list)), None)
+    if repeated is not None:
+        raise InputError("ics_repeated", property=repeated)
     for name, _ in event.errors:
         if name in _TIMES:
             field = "opens" if name in ("DTSTART", "RRULE") else "deadline"

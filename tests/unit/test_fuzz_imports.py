@@ -185,7 +185,9 @@ def ics_files(draw: st.DrawFn) -> bytes:
 def garbled(draw: st.DrawFn, data: bytes) -> bytes:
     """The file cut off, bytes overwritten or inserted: a broken download or disk."""
     mutation = draw(st.sampled_from(["cut", "overwrite", "insert"]))
-    at = draw(st.integers(0, len(data)))
+    # A share of the length, not an offset: a workbook's length varies with its timestamps, and
+    # hypothesis needs the same draws to replay a case.
+    at = len(data) * draw(st.integers(0, 1000)) // 1000
     if mutation == "cut":
         return data[:at]
     noise = draw(st.binary(min_size=1, max_size=16))
