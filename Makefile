@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint check soak bench migrate clean
+.PHONY: run test lint check soak soak-fuzz bench migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ check: $(STAMP)
 	else echo "PostgreSQL run left out: server not reachable (DUBAN_TEST_POSTGRES_URL)"; fi
 
 test: lint check
+
+# Reliability soak. soak-fuzz: 50,000 hypothesis cases (messages, commands, button data, WeCom
+# numbered choices, import files; tests/fuzzing.py splits them), each answered, bad input
+# changing nothing; the same suites run short in `make test`. soak-kill comes from the dispatch
+# work (the kill test and fault injection).
+SOAK_CASES ?= 50000
+soak-fuzz: $(STAMP)
+	DUBAN_FUZZ_EXAMPLES=$(SOAK_CASES) $(BIN)/python -m pytest -q --durations=0 \
+		--hypothesis-show-statistics tests/unit/test_fuzz_conversation.py tests/unit/test_fuzz_imports.py
+
+soak: soak-fuzz soak-kill
 
 # Figures, not pass/fail: writes bench/results.json and prints the table README shows.
 bench: $(STAMP)
