@@ -20,8 +20,9 @@ from tests.conftest import Staff
 from tests.files import csv_file
 
 TOTAL = int(os.environ.get("DUBAN_FUZZ_EXAMPLES", "800"))
-# Cases per kind. A numbered-choice case is two messages; an import case builds and reads a file.
-SHARES = {"messages": 0.24, "commands": 0.24, "buttons": 0.2, "numbered": 0.12, "imports": 0.2}
+# Shares of the cases: "texts" for messages and for commands each; a numbered-choice case is
+# two messages; an import case builds and reads a file.
+SHARES = {"texts": 0.24, "buttons": 0.2, "numbered": 0.12, "imports": 0.2}
 
 
 def fuzz(kind: str) -> settings:

@@ -114,19 +114,16 @@ async def plain_exchange(core: Core, userid: str, messages: tuple[str, str]) -> 
             await chat.offered(userid, presented)
 
 
-@fuzz("messages")
-@given(speaker=st.sampled_from(SPEAKERS), incoming=messages)
-def test_any_message_is_answered_and_errors_change_nothing(
-    runner: asyncio.Runner, world: Core, speaker: int, incoming: str
-) -> None:
-    runner.run(exchange(world, speaker, incoming, pressed=False))
+TEXTS = {"messages": messages, "commands": command_lines}
 
 
-@fuzz("commands")
-@given(speaker=st.sampled_from(SPEAKERS), incoming=command_lines)
-def test_any_command_is_answered_and_errors_change_nothing(
-    runner: asyncio.Runner, world: Core, speaker: int, incoming: str
+@pytest.mark.parametrize("kind", sorted(TEXTS))
+@fuzz("texts")
+@given(speaker=st.sampled_from(SPEAKERS), data=st.data())
+def test_any_message_or_command_is_answered_and_errors_change_nothing(
+    runner: asyncio.Runner, world: Core, kind: str, speaker: int, data: st.DataObject
 ) -> None:
+    incoming = data.draw(TEXTS[kind], label=kind)
     runner.run(exchange(world, speaker, incoming, pressed=False))
 
 
