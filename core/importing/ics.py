@@ -99,7 +99,7 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
         deadline += shift
         uid = f"{uid}|{(opens or deadline).astimezone(reading.tz).year}" if uid else None
     elif "RECURRENCE-ID" in event and uid:
-        recurrence = _local(event.decoded("RECURRENCE-ID"), reading, time())
+        recurrence = _local(_when(event, "RECURRENCE-ID"), reading, time())
         uid = f"{uid}|{recurrence.astimezone(reading.tz).year}"
     description = str(event.get("DESCRIPTION", "")) or None
     url = str(event.get("URL", "")) or None
@@ -111,6 +111,16 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
         opens_at=opens, level=_level(event), key=uid, link=url, description=description,
         department=str(organizer.params.get("CN", "")) or None if organizer else None,
     )
+
+
+def _when(event: icalendar.Event, name: str) -> date:
+    """A property that must be a date or a time (icalendar reads `P1D` there as a duration)."""
+    value = event.decoded(name)
+    if not isinstance(value, date):
+        written = event[name].to_ical()
+        raise InputError("ics_value", property=name, example=EXAMPLES["DTSTART"],
+                         value=written.decode() if isinstance(written, bytes) else str(written))
+    return value
 
 
 def _window(event: icalendar.Event, reading: Reading) -> tuple[datetime | None, datetime]:

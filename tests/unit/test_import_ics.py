@@ -107,6 +107,8 @@ async def test_a_moved_occurrence_replaces_the_rules_one(core: Core, staff: Staf
     ("ORGANIZER;CN=科技部:mailto:office@most.example.cn",
      "ORGANIZER;CN=科技部:mailto:office@most.example.cn\r\nORGANIZER:mailto:x@most.cn"),
     ("SUMMARY:市科技计划项目", "SUMMARY:市科技计划项目\r\nSUMMARY:又一个"),
+    # Found by the soak: a duration where a moved occurrence's date belongs crashed the import.
+    ("UID:utc-deadline@kjt.example.cn", "UID:utc-deadline@kjt.example.cn\r\nRECURRENCE-ID:P"),
 ])
 async def test_a_broken_event_rejects_the_calendar_naming_its_line(
     core: Core, staff: Staff, broken: str, expected: str
