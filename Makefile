@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint check soak soak-kill soak-copies bench migrate clean
+.PHONY: run test lint check soak soak-fuzz soak-kill soak-copies bench migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,20 @@ check: $(STAMP)
 
 test: lint check
 
-# The long reliability runs (figures printed, not timed tests): `soak-kill` SIGKILLs `duban run`
-# 20 times during a 2,000-notice burst with faults injected and writes bench/soak.json;
-# `soak-copies` runs three copies on PostgreSQL and Redis with 3,000 nudges at Telegram's real
-# limits and kills one (make test's PostgreSQL pass runs the same test).
-soak: soak-kill soak-copies
+# The long reliability runs (figures printed, not timed tests; short forms of each run in
+# `make test`):
+# - soak-fuzz: 50,000 hypothesis cases (messages, commands, button data, WeCom numbered choices,
+#   import files; tests/fuzzing.py splits them), each answered, bad input changing nothing;
+# - soak-kill: `duban run` SIGKILLed 20 times during a 2,000-notice burst with faults injected
+#   (writes bench/soak.json);
+# - soak-copies: three copies on PostgreSQL and Redis, 3,000 nudges at Telegram's real limits,
+#   one killed mid-burst.
+soak: soak-fuzz soak-kill soak-copies
+
+SOAK_CASES ?= 50000
+soak-fuzz: $(STAMP)
+	DUBAN_FUZZ_EXAMPLES=$(SOAK_CASES) $(BIN)/python -m pytest -q --durations=0 \
+		--hypothesis-show-statistics tests/unit/test_fuzz_conversation.py tests/unit/test_fuzz_imports.py
 
 soak-kill: $(STAMP)
 	$(BIN)/python -m bench.soak

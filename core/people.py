@@ -31,6 +31,8 @@ ROLE_WORDS: dict[str, Role] = {
 
 AWAY_LIMIT = 365
 # The column holding a person's id on each channel a reminder can be sent over.
+# people.telegram_id is a signed 64-bit integer (BigInteger); Telegram's ids are positive.
+MAX_TELEGRAM_ID = 2**63 - 1
 CHANNEL_IDS = {Channel.TELEGRAM: "telegram_id", Channel.WECOM: "wecom_id"}
 
 
@@ -295,6 +297,9 @@ def person_record(
     roles = frozenset(roles)
     if not roles:
         raise InputError("role_missing", field="roles")
+    if telegram_id is not None and not 0 < telegram_id <= MAX_TELEGRAM_ID:
+        raise InputError("telegram_id_invalid", field="telegram_id",
+                         value=str(telegram_id)[:30])
     return PersonRecord(
         name=check_text(name, "name", MAX_NAME), roles=roles, telegram_id=telegram_id,
         wecom_id=check_text(wecom_id, "wecom_id", MAX_NAME) if wecom_id else None,

@@ -11,6 +11,7 @@ cancelled events are ignored."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date, datetime, time, timedelta
 
@@ -22,11 +23,15 @@ from core.guidelines import GuidelineRecord, guideline_record, parse_level
 from core.importing.problems import Problem
 from core.importing.rows import Entry, Reading
 
+log = logging.getLogger(__name__)
 # The .ics property a record's field comes from, to name it in an error.
 PROPERTIES = {"guideline": "SUMMARY", "opens": "DTSTART", "deadline": "DTEND", "link": "URL",
               "department": "ORGANIZER", "key": "UID", "level": "CATEGORIES"}
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _TIMES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RECURRENCE-ID")
+# Properties RFC 5545 allows once per event; icalendar gives a list when one is repeated.
+_ONCE = ("UID", "SUMMARY", "DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "URL", "ORGANIZER",
+         "DESCRIPTION", "STATUS")
 EXAMPLES = {"DTSTART": "20270315T170000 / 20270315", "RRULE": "FREQ=YEARLY",
             "DURATION": "P30D / PT2H"}
 
@@ -34,7 +39,8 @@ EXAMPLES = {"DTSTART": "20270315T170000 / 20270315", "RRULE": "FREQ=YEARLY",
 def read_ics(data: bytes, reading: Reading) -> tuple[list[Entry[GuidelineRecord]], list[Problem]]:
     try:
         calendar = icalendar.Calendar.from_ical(data)
-    except ValueError:
+    except Exception as error:  # icalendar raises more than ValueError on a mangled structure
+        log.debug("not a readable .ics: %r", error)
         raise InputError("import_unreadable", format="iCalendar (.ics)") from None
     lines = _event_lines(data)
     masters: dict[str, Entry[GuidelineRecord]] = {}
@@ -73,6 +79,9 @@ def _event_lines(data: bytes) -> list[int]:
 
 
 def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
+    repeated = next((name for name in _ONCE if isinstance(event.get(name), list)), None)
+    if repeated is not None:
+        raise InputError("ics_repeated", property=repeated)
     for name, _ in event.errors:
         if name in _TIMES:
             field = "opens" if name in ("DTSTART", "RRULE") else "deadline"
@@ -90,7 +99,7 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
         deadline += shift
         uid = f"{uid}|{(opens or deadline).astimezone(reading.tz).year}" if uid else None
     elif "RECURRENCE-ID" in event and uid:
-        recurrence = _local(event.decoded("RECURRENCE-ID"), reading, time())
+        recurrence = _local(_when(event, "RECURRENCE-ID"), reading, time())
         uid = f"{uid}|{recurrence.astimezone(reading.tz).year}"
     description = str(event.get("DESCRIPTION", "")) or None
     url = str(event.get("URL", "")) or None
@@ -102,6 +111,16 @@ def _record(event: icalendar.Event, reading: Reading) -> GuidelineRecord:
         opens_at=opens, level=_level(event), key=uid, link=url, description=description,
         department=str(organizer.params.get("CN", "")) or None if organizer else None,
     )
+
+
+def _when(event: icalendar.Event, name: str) -> date:
+    """A property that must be a date or a time (icalendar reads `P1D` there as a duration)."""
+    value = event.decoded(name)
+    if not isinstance(value, date):
+        written = event[name].to_ical()
+        raise InputError("ics_value", property=name, example=EXAMPLES["DTSTART"],
+                         value=written.decode() if isinstance(written, bytes) else str(written))
+    return value
 
 
 def _window(event: icalendar.Event, reading: Reading) -> tuple[datetime | None, datetime]:

@@ -107,7 +107,7 @@ def read_rows(table: Table, reading: Reading) -> tuple[list[Entry[object]], list
 
 
 def problem(table: Table, row: int, error: InputError) -> Problem:
-    return Problem(row, error, table.labels.get(error.field or ""), table.sheet)
+    return Problem(row, error, table.label(error.field), table.sheet)
 
 
 def _guideline(row: Row, reading: Reading) -> GuidelineRecord:

@@ -80,6 +80,14 @@ class Table:
     labels: dict[str, str]  # field -> the header as the file writes it
     rows: tuple[Row, ...]
 
+    def label(self, field: str | None) -> str | None:
+        """The column a mistake is in: as the file heads it, or, when the file lacks it (no
+        due date column, no guideline column), as such a column is usually headed."""
+        if field is None:
+            return None
+        usual = next(schema.columns for schema in SCHEMAS if schema.kind == self.kind)
+        return self.labels.get(field) or (usual[field][0] if field in usual else None)
+
 
 def header_key(text: str) -> str:
     """`争取资金（万元）`, `争取资金(万元)` and ` 争取资金 *` are the same header."""

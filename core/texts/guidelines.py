@@ -79,8 +79,10 @@ ZH: dict[str, str] = {
     "import_moved": "{count} 项任务随指南调整了截止日期，已通知责任人。",
     "duplicate_row": "与第 {row} 行重复（{what}），同一文件中每项只能出现一次。",
     "not_a_number": "{field}「{value}」应为数字，例如 123456789。",
+    "telegram_id_invalid": "Telegram ID「{value}」无效：应为正整数（不超过 19 位），例如 123456789。",
     "person_id_taken": "{field}「{value}」已属于 {name}，不能再给另一人。",
     "ics_missing": "日程缺少 {property}。",
+    "ics_repeated": "日程中 {property} 出现了不止一次，只能有一个。",
     "ics_window": "DTSTART 与 {property} 不一致：全天日程两者都写日期（如 20270315 或 P30D），定时日程都写时间（如 20270315T170000）。",
     "ics_value": "{property}「{value}」格式不正确，应写成 {example} 这样。",
 }
@@ -160,8 +162,10 @@ EN: dict[str, str] = {
     "import_moved": "{count} task(s) followed their guideline's new deadline; the officials were told.",
     "duplicate_row": "Same as row {row} ({what}): each may appear once in a file.",
     "not_a_number": "{field} \"{value}\" must be a number, e.g. 123456789.",
+    "telegram_id_invalid": "Telegram ID \"{value}\" is invalid: a positive whole number of at most 19 digits, e.g. 123456789.",
     "person_id_taken": "{field} \"{value}\" already belongs to {name}.",
     "ics_missing": "The event has no {property}.",
+    "ics_repeated": "The event gives {property} more than once; it may have only one.",
     "ics_window": "DTSTART and {property} do not match: an all-day event gives dates (e.g. 20270315 or P30D), a timed one times (e.g. 20270315T170000).",
     "ics_value": "{property} \"{value}\" is malformed; write it like {example}.",
 }

@@ -4,39 +4,31 @@ unchanged whenever the answer is a refusal or an error. The same for channels wi
 (WeCom, the console): a message, then a number choosing among what the answer offered (or any
 other text), through `PlainChat` and its stored state.
 
-`DUBAN_FUZZ_EXAMPLES` sets the number of cases (a short run in `make test`, 50,000 in `make soak`).
+The number of cases: `DUBAN_FUZZ_EXAMPLES`, shared with the import fuzz (tests/fuzzing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
 
 from bot.state import SqlStorage, chat_parts
 from core.app import Core
 from core.chat.context import MemoryFormState, Speaker
 from core.chat.conversation import Conversation
 from core.chat.plain import PlainChat
-from core.clock import FrozenClock
 from core.enums import Channel
 from core.replies import Reply
-from core.tasks import AssignRequest
-from storage.db import Database
-from storage.models import Base
-from tests.conftest import T0, Staff, make_settings
 from tests.fakes.telegram_text import EntityParseError, parse_html, utf16_len
-from tests.files import csv_file
+from tests.fuzzing import dump, fuzz
 
-EXAMPLES = int(os.environ.get("DUBAN_FUZZ_EXAMPLES", "300"))
 SPEAKERS = [1001, 1002, 1003, 1004, 1005, 1006, 999_999]  # every role, then a stranger
 WECOM_SPEAKERS = [f"wecom{n}" for n in SPEAKERS]  # their WeCom userids (the last: nobody's)
+# Forms and offered choices live there: a refusal may leave them as they were or not.
+CONVERSATION_STATE = frozenset({"chat_states"})
 
 fragments = st.sampled_from([
     "李明", "孙丽", "张副局长", "@liming", "1005", "无名氏", "|", "｜", "2026-12-20", "12月20日",
@@ -51,8 +43,9 @@ commands = st.sampled_from([
     "/cancel", "/unknown", "任务", "汇报", "汇总", "帮助", "取消", "/report@duban_test_bot",
     "/guidelines", "指南", "/import", "/target", "目标", "/settings", "设置",
 ])
+command_lines = st.builds(lambda c, parts: " ".join([c, *parts]), commands,
+                          st.lists(fragments, max_size=8))
 messages = st.one_of(
-    st.builds(lambda c, parts: " ".join([c, *parts]), commands, st.lists(fragments, max_size=8)),
     st.lists(fragments, min_size=1, max_size=6).map("".join),
     st.text(max_size=200),
     st.text(min_size=4090, max_size=4200, alphabet="长ab"),
@@ -68,42 +61,9 @@ buttons = st.one_of(
 )
 # On a buttonless channel: something likely to offer choices, then a choice (or anything).
 offering = st.one_of(st.sampled_from(["/settings", "设置", "/assign", "/tasks", "/task 1",
-                                      "/task 2", "任务"]), messages)
-choosing = st.one_of(st.integers(0, 12).map(str), st.sampled_from(["１", "01", " 2 "]), messages)
-
-
-@pytest.fixture
-def runner() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as loop_runner:
-        yield loop_runner
-
-
-@pytest.fixture
-def world(runner: asyncio.Runner, database_url: str, tmp_path: Path) -> Iterator[Core]:
-    core = Core(make_settings(database_url), Database(database_url), FrozenClock(T0))
-
-    async def populate() -> None:
-        staff = await Staff(core).create()
-        for person in staff.everyone():  # on WeCom too: /settings offers both channels
-            await core.people.add(person.name, person.roles,
-                                  wecom_id=f"wecom{person.telegram_id}")
-        guidelines = [["指南名称", "截止日期"], ["国家重点研发计划", "2027-03-15"]]
-        await core.imports.run(staff.admin, "指南.csv", csv_file(guidelines), Channel.CLI)
-        for title, official in (("高新技术企业认定", "李明"), ("创新平台", "孙丽")):
-            request = AssignRequest(official, "2026-12-20", title, "张副局长", "50")
-            await core.tasks.assign(staff.admin, request, Channel.CLI)
-
-    runner.run(populate())
-    yield core
-    runner.run(core.db.dispose())
-
-
-async def fingerprint(core: Core) -> list[int]:
-    async with core.db.read() as session:
-        counts = [await session.scalar(select(func.count()).select_from(table)) or 0
-                  for table in Base.metadata.sorted_tables if table.name != "chat_states"]
-        progress = await session.scalar(text("SELECT coalesce(sum(progress), 0) FROM tasks"))
-    return [*counts, int(progress or 0)]
+                                      "/task 2", "任务"]), command_lines, messages)
+choosing = st.one_of(st.integers(0, 12).map(str), st.sampled_from(["１", "01", " 2 "]),
+                     command_lines, messages)
 
 
 def check_replies(replies: list[Reply]) -> None:
@@ -128,12 +88,12 @@ async def exchange(core: Core, speaker_id: int, incoming: str, pressed: bool) ->
     conversation = Conversation(core)
     speaker = Speaker(Channel.TELEGRAM, str(speaker_id))
     state = MemoryFormState()
-    before = await fingerprint(core)
+    before = await dump(core, CONVERSATION_STATE)
     replies = await (conversation.press(speaker, incoming, state) if pressed
                      else conversation.message(speaker, incoming, state))
     check_replies(replies)
     if any(reply.error for reply in replies):
-        assert await fingerprint(core) == before, (incoming, replies[0].text)
+        assert await dump(core, CONVERSATION_STATE) == before, (incoming, replies[0].text)
 
 
 async def plain_exchange(core: Core, userid: str, messages: tuple[str, str]) -> None:
@@ -142,11 +102,11 @@ async def plain_exchange(core: Core, userid: str, messages: tuple[str, str]) -> 
     chat = PlainChat(core, Conversation(core), Channel.WECOM,
                      chat_parts(SqlStorage(core.db), Channel.WECOM))
     for incoming in messages:
-        before = await fingerprint(core)
+        before = await dump(core, CONVERSATION_STATE)
         replies = await chat.message(Speaker(Channel.WECOM, userid), incoming)
         check_replies(replies)
         if any(reply.error for reply in replies):
-            assert await fingerprint(core) == before, (incoming, replies[0].text)
+            assert await dump(core, CONVERSATION_STATE) == before, (incoming, replies[0].text)
         for reply in replies:
             presented = await chat.present(userid, reply)
             check_html(presented.reply.text)  # made plain text, split by bytes when sent
@@ -154,20 +114,20 @@ async def plain_exchange(core: Core, userid: str, messages: tuple[str, str]) -> 
             await chat.offered(userid, presented)
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow, HealthCheck.data_too_large])
+TEXTS = {"messages": messages, "commands": command_lines}
 
 
-@FUZZ
-@given(speaker=st.sampled_from(SPEAKERS), incoming=messages)
-def test_any_message_is_answered_and_errors_change_nothing(
-    runner: asyncio.Runner, world: Core, speaker: int, incoming: str
+@pytest.mark.parametrize("kind", sorted(TEXTS))
+@fuzz("texts")
+@given(speaker=st.sampled_from(SPEAKERS), data=st.data())
+def test_any_message_or_command_is_answered_and_errors_change_nothing(
+    runner: asyncio.Runner, world: Core, kind: str, speaker: int, data: st.DataObject
 ) -> None:
+    incoming = data.draw(TEXTS[kind], label=kind)
     runner.run(exchange(world, speaker, incoming, pressed=False))
 
 
-@FUZZ
+@fuzz("buttons")
 @given(speaker=st.sampled_from(SPEAKERS), data=buttons)
 def test_any_button_data_is_answered_and_errors_change_nothing(
     runner: asyncio.Runner, world: Core, speaker: int, data: str
@@ -175,7 +135,7 @@ def test_any_button_data_is_answered_and_errors_change_nothing(
     runner.run(exchange(world, speaker, data, pressed=True))
 
 
-@settings(FUZZ, max_examples=max(1, EXAMPLES // 2))  # two messages each
+@fuzz("numbered")  # two messages each
 @given(userid=st.sampled_from(WECOM_SPEAKERS), first=offering, then=choosing)
 def test_numbered_choices_and_text_on_wecom_are_answered_and_errors_change_nothing(
     runner: asyncio.Runner, world: Core, userid: str, first: str, then: str

@@ -103,6 +103,12 @@ async def test_a_moved_occurrence_replaces_the_rules_one(core: Core, staff: Staf
     ("URL:https://kjt.example.cn/pj", "URL:kjt.example.cn/pj"),
     ("DTEND;VALUE=DATE:20270227", "DTEND:20270227T170000"),
     ("DTEND:20270310T013000Z", "DTEND:20270301T013000Z"),
+    # Found by the import fuzz: a repeated property crashed the import (a list, not a value).
+    ("ORGANIZER;CN=科技部:mailto:office@most.example.cn",
+     "ORGANIZER;CN=科技部:mailto:office@most.example.cn\r\nORGANIZER:mailto:x@most.cn"),
+    ("SUMMARY:市科技计划项目", "SUMMARY:市科技计划项目\r\nSUMMARY:又一个"),
+    # Found by the soak: a duration where a moved occurrence's date belongs crashed the import.
+    ("UID:utc-deadline@kjt.example.cn", "UID:utc-deadline@kjt.example.cn\r\nRECURRENCE-ID:P"),
 ])
 async def test_a_broken_event_rejects_the_calendar_naming_its_line(
     core: Core, staff: Staff, broken: str, expected: str
@@ -125,6 +131,10 @@ async def test_a_broken_event_rejects_the_calendar_naming_its_line(
 async def test_not_a_calendar(core: Core, staff: Staff) -> None:
     with pytest.raises(InputError, match="import_unreadable"):
         await core.imports.run(staff.admin, "指南.ics", b"hello world", Channel.CLI)
+    # Found by the import fuzz: icalendar raised AttributeError on a time zone without BEGIN.
+    no_begin = ICS.replace("BEGIN:VTIMEZONE\r\n", "").encode()
+    with pytest.raises(InputError, match="import_unreadable"):
+        await core.imports.run(staff.admin, "指南.ics", no_begin, Channel.CLI)
     empty = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
     with pytest.raises(InputError, match="import_empty"):
         await core.imports.run(staff.admin, "指南.ics", empty, Channel.CLI)

@@ -282,6 +282,26 @@ async def test_unknown_people_and_guidelines_in_a_task_sheet(core: Core, staff: 
         assert await session.scalar(select(Task.id)) is None
 
 
+async def test_a_telegram_id_out_of_range_is_a_mistake_in_its_cell(
+    core: Core, staff: Staff
+) -> None:
+    """Found by the soak: an id beyond 64 bits crashed the import in the database driver."""
+    rows: Rows = [["姓名", "角色", "Telegram ID"], ["周强", "责任人", 10**20],
+                  ["吴局", "责任人", -5]]
+    message = await rejected(core, staff, "名单.xlsx", workbook(("名单", rows, [])))
+    assert "第 2 行「Telegram ID」：Telegram ID「100000000000000000000」无效" in message
+    assert "第 3 行「Telegram ID」：Telegram ID「-5」无效" in message
+
+
+async def test_a_mistake_in_a_column_the_sheet_lacks_names_that_column(
+    core: Core, staff: Staff
+) -> None:
+    """Found by the import fuzz: without a 截止日期 column the mistake named only the row."""
+    rows: Rows = [["项目名称", "责任人"], ["甲", "李明"]]
+    message = await rejected(core, staff, "任务表.csv", csv_file(rows))
+    assert "第 2 行「截止日期」：请写截止日期" in message
+
+
 async def test_files_that_are_no_table_at_all(core: Core, staff: Staff) -> None:
     cases = {
         "名单.xls": "不支持的文件",
