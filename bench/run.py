@@ -92,6 +92,8 @@ def main() -> int:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     # In BENCHMARKS' order whatever the command line's: some share a database.
     results = asyncio.run(run([name for name in BENCHMARKS if not args.only or name in args.only]))
+    if args.only and RESULTS.exists():  # a partial run updates its own figures, keeps the rest
+        results = json.loads(RESULTS.read_text()) | results
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"Machine: {machine()}\n")
     print(table(results))

@@ -101,10 +101,13 @@ class OutboxDispatcher:
         self.last_dispatch = self.core.clock.now()
         working: dict[asyncio.Task[None], int] = {}  # person each task delivers to
         claimed_any = False
+        failure: BaseException | None = None
         renewing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
-                if len(working) <= self.batch * 3 // 4:  # topped up in small helpings
+                # After a failure (the pacer's Redis gone, say) no more is claimed: the pass
+                # ends with it and is tried again after the interval, not in a tight loop.
+                if failure is None and len(working) <= self.batch * 3 // 4:
                     people = await self._claim_more(working)
                     for items in people:
                         working[asyncio.create_task(self._deliver_to(items))] = items[0].person_id
@@ -118,8 +121,7 @@ class OutboxDispatcher:
                 self.last_dispatch = self.core.clock.now()
                 for task in done:
                     del working[task]
-                    if task.exception() is not None:
-                        log.error("delivering failed", exc_info=task.exception())
+                    failure = failure or task.exception()
             if working:  # stopping: each finishes the message it has in flight
                 await asyncio.wait(working)
         finally:
@@ -130,6 +132,8 @@ class OutboxDispatcher:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewing
+        if failure is not None:
+            raise failure
         return claimed_any
 
     # ---- claiming --------------------------------------------------------------------------

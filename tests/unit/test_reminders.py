@@ -55,12 +55,19 @@ async def test_several_nudges_at_once_are_one_message_most_urgent_first(
                        f"#{sooner} 困难"]
 
 
+async def one_nudge_due(
+    core: Core, staff: Staff, clock: FrozenClock
+) -> tuple[int, list[OutboxItem]]:
+    """A task due 12/21 and its 14-day nudge, due now (12/07 09:00)."""
+    task_id = await assign(core, staff, "2026-12-21", "高企认定")
+    clock.set(at(2026, 12, 7, 9))
+    return task_id, await due_nudges(core, at(2026, 12, 7, 9))
+
+
 async def test_a_single_nudge_shows_the_card_with_its_buttons(
     core: Core, staff: Staff, clock: FrozenClock
 ) -> None:
-    task_id = await assign(core, staff, "2026-12-21", "高企认定")
-    clock.set(at(2026, 12, 7, 9))
-    items = await due_nudges(core, at(2026, 12, 7, 9))
+    task_id, items = await one_nudge_due(core, staff, clock)
     (message,) = await notices.render(core, await core.people.get(staff.official.id), items)
     assert "截止提醒" in message.reply.text and "高企认定" in message.reply.text
     assert message.reply.task_id == task_id
@@ -71,9 +78,7 @@ async def test_a_single_nudge_shows_the_card_with_its_buttons(
 async def test_a_nudge_about_a_submitted_task_is_skipped(
     core: Core, staff: Staff, clock: FrozenClock
 ) -> None:
-    task_id = await assign(core, staff, "2026-12-21", "高企认定")
-    clock.set(at(2026, 12, 7, 9))
-    items = await due_nudges(core, at(2026, 12, 7, 9))
+    task_id, items = await one_nudge_due(core, staff, clock)
     async with core.db.write() as session:  # submitted while the nudge was being claimed
         await session.execute(update(Task).where(Task.id == task_id).values(status="submitted"))
     (message,) = await notices.render(core, await core.people.get(staff.official.id), items)

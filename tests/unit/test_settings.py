@@ -56,7 +56,7 @@ def test_offsets_round_trip() -> None:
     ("DUBAN_TELEGRAM_API_URL", "api.telegram.org", "http"),
     ("DUBAN_HTTP_PORT", "99999", "太大"),
     ("DUBAN_REDIS_URL", "127.0.0.1:6379", "redis://"),
-    ("DUBAN_SEND_LEASE_SECONDS", "5", "太小"),
+    ("DUBAN_SEND_LEASE_SECONDS", "0", "太小"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
