@@ -47,6 +47,9 @@ CLAIM_EVERY = 1.0
 # People claimed at a time, in seconds of sending at the full rate: enough ready chats that the
 # per-chat interval never idles the sender, few enough that a crash strands little.
 CLAIM_SECONDS = 4.0
+# ...and at most this many: one claim's rows are read in one go, which at a high rate (a local
+# Bot API server) would otherwise hold the event loop for a noticeable time.
+MAX_CLAIM = 100
 T = TypeVar("T")
 
 
@@ -75,7 +78,7 @@ class OutboxDispatcher:
         self.senders = {s.channel: s for s in senders}
         self.recipients = recipients
         self.worker = worker
-        self.batch = batch or max(10, round(settings.send_rate * CLAIM_SECONDS))
+        self.batch = batch or max(10, min(MAX_CLAIM, round(settings.send_rate * CLAIM_SECONDS)))
         self.lease = lease or timedelta(seconds=settings.send_lease_seconds)
         self.pacer = pacer_for(settings)
         self.last_dispatch: datetime | None = None
