@@ -86,7 +86,7 @@ class SqlStorage(BaseStorage):
             _this_update.set(None)
 
     async def _read(self, text_key: str) -> tuple[str | None, dict[str, Any]]:
-        async with self.db.read() as session:
+        async with self.db.read_one() as session:
             row = await session.get(ChatState, text_key)
             state, data = (row.state, dict(row.data)) if row else (None, {})
         _this_update.set((text_key, state, data))

@@ -117,7 +117,7 @@ class People:
             column = func.lower(Person.wecom_id) == external_id.lower()
         else:
             column = Person.id == int(external_id)
-        async with self.core.db.read() as session:
+        async with self.core.db.read_one() as session:
             rows = (await session.execute(
                 select(Person, PersonRole.role).outerjoin(PersonRole)
                 .where(column, Person.active).order_by(Person.id)

@@ -21,7 +21,7 @@ class Threads:
     async def remember(self, channel: str, chat_ref: str, message_ref: str, task_id: int) -> None:
         row = {"channel": channel, "chat_ref": chat_ref, "message_ref": message_ref,
                "task_id": task_id, "created_at": self.core.clock.now()}
-        async with self.core.db.write() as session:
+        async with self.core.db.write_one() as session:
             await insert_ignore(session, SentMessage, [row], ["channel", "chat_ref", "message_ref"])
 
     async def task_of(self, channel: str, chat_ref: str, message_ref: str) -> int | None:

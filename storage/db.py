@@ -7,6 +7,7 @@ that two writers queue on the busy timeout instead of failing when a read lock i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +23,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
+from storage import sqlite_driver
+
 _WRITE = "duban_write"
+_SINGLE = "duban_single_statement"
 PING_SECONDS = 3.0
 
 
@@ -41,8 +45,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    immediate = connection.get_execution_options().get(_WRITE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get(_SINGLE, False):
+        return  # one statement is a transaction of its own
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN")
 
 
 def _sqlite_reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
@@ -57,7 +63,8 @@ def _sqlite_reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: Poo
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_reset_on_return=None, **kwargs)
+        engine = create_async_engine(url, module=sqlite_driver.dbapi(), pool_reset_on_return=None,
+                                     **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         event.listen(engine.sync_engine, "reset", _sqlite_reset)
@@ -66,7 +73,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class Database:
-    """One engine; `read()` and `write()` open a session in a transaction, committed on success."""
+    """One engine; `read()` and `write()` open a session in a transaction, committed on success.
+    `read_one()` and `write_one()` are for a single statement, which needs no transaction
+    around it: on SQLite they save the BEGIN and COMMIT (two of its three trips to the driver's
+    thread), which matters on paths every message takes."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
@@ -76,6 +86,13 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
+        self._single = async_sessionmaker(
+            self.engine.execution_options(**{_SINGLE: True}), expire_on_commit=False)
+        # SQLite has one writer: this process's writers queue here, in order, instead of
+        # polling in SQLite's busy handler (sleeps of up to 100 ms each under load). Other
+        # processes (a `duban import` beside the service) still wait on the busy timeout.
+        self._one_writer: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.dialect == "sqlite" else contextlib.nullcontext())
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -84,7 +101,17 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        async with self._writer() as session, session.begin():
+        async with self._one_writer, self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncSession]:
+        async with self._single() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_one(self) -> AsyncIterator[AsyncSession]:
+        async with self._one_writer, self._single() as session, session.begin():
             yield session
 
     async def ping(self) -> bool:
