@@ -7,10 +7,11 @@ write lock only when it found something: most runs find nothing, and SQLite has 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import notices, planning
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 # The nudge that escalates when unanswered: the one a day before the due date.
 DAY_BEFORE = str(int(planning.DAY.total_seconds()))
 NUDGED = [s.value for s in planning.NUDGED_STATUSES]
+CHUNK = 1_000
 
 
 async def overseers(session: AsyncSession, task: Task) -> list[int]:
@@ -54,24 +56,21 @@ async def check_stale(core: Core) -> int:
     working morning, once per such stretch of silence (at 7, 14, 21… days)."""
     now = core.clock.now()
     period = timedelta(days=core.settings.stale_days)
-    async with core.db.read() as session:
-        tasks = list(await session.scalars(select(Task).where(
-            Task.status.not_in([s.value for s in CLOSED]), Task.last_update_at <= now - period,
-            or_(Task.snoozed_until.is_(None), Task.snoozed_until <= now),
-        ).order_by(Task.id)))
-        away = await planning.away_until(session, {t.official_id for t in tasks}, now)
-    tasks = [task for task in tasks if task.official_id not in away]
-    if not tasks:
-        return 0
     send_at = next_working_slot(core, now)
     enqueued = 0
-    async with core.db.write() as session:
-        for task in tasks:
-            silence = (now - task.last_update_at) // period
-            key = f"{task.id}:{int(task.last_update_at.timestamp())}:{silence}"
-            enqueued += await enqueue(
-                session, person_id=task.official_id, kind="stale", task_id=task.id,
-                dedupe_key=f"stale:{task.official_id}:{key}", send_at=send_at)
+    async for tasks, away in _open_tasks(core, now, (
+            Task.status.not_in([s.value for s in CLOSED]), Task.last_update_at <= now - period,
+            or_(Task.snoozed_until.is_(None), Task.snoozed_until <= now))):
+        tasks = [task for task in tasks if task.official_id not in away]
+        if not tasks:
+            continue
+        async with core.db.write() as session:
+            for task in tasks:
+                silence = (now - task.last_update_at) // period
+                key = f"{task.id}:{int(task.last_update_at.timestamp())}:{silence}"
+                enqueued += await enqueue(
+                    session, person_id=task.official_id, kind="stale", task_id=task.id,
+                    dedupe_key=f"stale:{task.official_id}:{key}", send_at=send_at)
     return enqueued
 
 
@@ -79,26 +78,41 @@ async def check_overdue(core: Core) -> int:
     """From the reminder time of the day after the due date, a task not yet submitted is
     overdue: its official (when not on leave) and its leader are told, once per due date."""
     now, tz = core.clock.now(), core.settings.tz
-    async with core.db.read() as session:
-        tasks = list(await session.scalars(select(Task).where(
-            Task.status.in_(NUDGED), Task.due_at < now).order_by(Task.id)))
-        away = await planning.away_until(session, {t.official_id for t in tasks}, now)
     reminder_time = core.settings.reminder_time
-    tasks = [task for task in tasks if now >= datetime.combine(
-        task.due_at.astimezone(tz).date() + timedelta(days=1), reminder_time, tzinfo=tz)]
-    if not tasks:
-        return 0
     enqueued = 0
-    async with core.db.write() as session:
-        for task in tasks:
-            key = f"{task.id}:{int(task.due_at.timestamp())}"
-            if task.official_id not in away:
-                enqueued += await notices.notify(core, session, task.official_id, "overdue",
-                                                 task, now, key=key)
-            for person_id in await overseers(session, task):
-                enqueued += await notices.notify(core, session, person_id, "overdue_leader",
-                                                 task, now, key=key)
+    async for tasks, away in _open_tasks(core, now, (Task.status.in_(NUDGED), Task.due_at < now)):
+        tasks = [task for task in tasks if now >= datetime.combine(
+            task.due_at.astimezone(tz).date() + timedelta(days=1), reminder_time, tzinfo=tz)]
+        if not tasks:
+            continue
+        async with core.db.write() as session:
+            for task in tasks:
+                key = f"{task.id}:{int(task.due_at.timestamp())}"
+                if task.official_id not in away:
+                    enqueued += await notices.notify(core, session, task.official_id, "overdue",
+                                                     task, now, key=key)
+                for person_id in await overseers(session, task):
+                    enqueued += await notices.notify(core, session, person_id, "overdue_leader",
+                                                     task, now, key=key)
     return enqueued
+
+
+async def _open_tasks(core: Core, now: datetime, conditions: tuple[ColumnElement[bool], ...]
+                      ) -> AsyncIterator[tuple[list[Task], dict[int, datetime]]]:
+    """The tasks matching `conditions` in id order, a chunk at a time, each with who of their
+    officials is away: a first run over a big bureau's backlog (tens of thousands of stale
+    tasks) then holds one chunk in memory, not all of them. Each chunk is read before the write
+    lock is taken, and most runs find nothing."""
+    after = 0
+    while True:
+        async with core.db.read() as session:
+            tasks = list(await session.scalars(select(Task).where(
+                Task.id > after, *conditions).order_by(Task.id).limit(CHUNK)))
+            if not tasks:
+                return
+            away = await planning.away_until(session, {t.official_id for t in tasks}, now)
+        yield tasks, away
+        after = tasks[-1].id
 
 
 async def check_escalations(core: Core) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from core import notices, reminders
@@ -132,6 +133,22 @@ async def test_overdue_the_day_after_to_official_and_leader_once(
     await core.tasks.report(staff.official, submitted, Channel.TELEGRAM, status=Status.SUBMITTED)
     assert await reminders.check_overdue(core) == 0
     assert task_id != submitted
+
+
+async def test_checks_read_the_tasks_in_chunks_and_miss_none(
+    core: Core, staff: Staff, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two over five tasks, one of them closed in the middle of a chunk: every open
+    task is found, once, and a submitted one never."""
+    monkeypatch.setattr(reminders, "CHUNK", 2)
+    ids = [await assign(core, staff, "2026-12-21", f"项目{n}") for n in range(5)]
+    await core.tasks.report(staff.official, ids[2], Channel.TELEGRAM, status=Status.SUBMITTED)
+    clock.set(at(2026, 12, 22, 9))
+    assert await reminders.check_stale(core) == 5  # 15 days silent; submitted ones too
+    assert await reminders.check_overdue(core) == 8  # official and leader for each of four
+    assert {i.task_id for i in await outbox(core, "overdue")} == set(ids) - {ids[2]}
+    assert await reminders.check_stale(core) == 0
+    assert await reminders.check_overdue(core) == 0
 
 
 async def test_overdue_while_away_reaches_only_the_leader_until_back(
