@@ -17,7 +17,6 @@ from core.enums import Channel, Saved
 from core.errors import InputError, NotAllowed
 from core.guidelines import GuidelineRecord
 from core.importing.files import read_csv, read_xlsx
-from core.importing.ics import read_ics
 from core.importing.problems import FileRejected, Problem
 from core.importing.rows import Entry, Reading, problem, read_rows
 from core.importing.tables import Kind, MissingColumns, Table, find_table
@@ -66,6 +65,9 @@ def read_file(filename: str, data: bytes, reading: Reading) -> Parsed:
     """Pure and slow (openpyxl): run in a worker thread."""
     suffix = file_type(filename)
     if suffix == ".ics":
+        # Imported with the first calendar: icalendar adds 30 ms to every start-up otherwise.
+        from core.importing.ics import read_ics
+
         events, problems = read_ics(data, reading)
         if not events and not problems:
             raise InputError("import_empty", name=filename)
