@@ -19,6 +19,7 @@ from bench.seed import SCALE, add_people, add_tasks, fresh_database, scaled
 from bot.telegram.factory import create_dispatcher
 from config.settings import Settings
 from core.app import Core
+from duban.runtime import freeze_startup_objects
 
 OFFICIALS = 200
 TOKEN = "1:bench"
@@ -83,6 +84,7 @@ async def measure(workdir: Path, updates: int | None = None) -> dict[str, float]
     bot = Bot(TOKEN, session=MemorySession())
     try:
         ours = create_dispatcher(core, bot)
+        freeze_startup_objects()  # as `duban run` does once it has started
         batch = [progress_update(i % OFFICIALS, i % 101) for i in range(updates or scaled(2000))]
         ours_rate = await rate(ours, bot, batch)
         echo_rate = await rate(echo_dispatcher(), bot, batch)

@@ -13,7 +13,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import TelegramObject
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 
 from config.settings import Settings
 from core.chat.plain import ChatParts
@@ -44,6 +44,8 @@ def _key(key: StorageKey) -> str:
 # A chat's state and data as read when aiogram began handling an update: aiogram reads the
 # state first (holding the chat's lock), so the handler's `get_data` needs no second read. Kept
 # in the update's context until `SqlStorage.one_update` ends it; written through on changes.
+_STATE = select(ChatState.state, ChatState.data).where(ChatState.key == bindparam("key"))
+
 _this_update: ContextVar[tuple[str, str | None, dict[str, Any]] | None] = ContextVar(
     "duban_chat_state", default=None)
 
@@ -86,9 +88,9 @@ class SqlStorage(BaseStorage):
             _this_update.set(None)
 
     async def _read(self, text_key: str) -> tuple[str | None, dict[str, Any]]:
-        async with self.db.read_one() as session:
-            row = await session.get(ChatState, text_key)
-            state, data = (row.state, dict(row.data)) if row else (None, {})
+        async with self.db.read_one() as connection:
+            row = (await connection.execute(_STATE, {"key": text_key})).first()
+        state, data = (row.state, dict(row.data)) if row else (None, {})
         _this_update.set((text_key, state, data))
         return state, data
 

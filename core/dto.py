@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row
 
 from core.enums import Role, Status
 from storage.models import Guideline, Person, Task, TaskUpdate
@@ -32,7 +35,8 @@ class PersonView:
         return self.has(Role.ADMIN, Role.DIRECTOR)
 
     @classmethod
-    def of(cls, person: Person, roles: frozenset[Role]) -> PersonView:
+    def of(cls, person: Person | Row[*tuple[Any, ...]], roles: frozenset[Role]
+           ) -> PersonView:
         return cls(
             id=person.id, name=person.name, roles=roles, language=person.language,
             username=person.username, telegram_id=person.telegram_id, wecom_id=person.wecom_id,

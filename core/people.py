@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit, planning
@@ -105,28 +105,36 @@ def _handle(person: Person) -> str:
     return f"{person.name}({person.telegram_id or person.wecom_id or '#' + str(person.id)})"
 
 
+def _writer_where(condition: ColumnElement[bool]) -> Select[Any]:
+    return (select(*Person.__table__.columns, PersonRole.role).outerjoin(PersonRole)
+            .where(condition, Person.active).order_by(Person.id))
+
+
+# The person behind a chat, by the channel's id for them (WeCom's userids ignore case); other
+# channels (the console) use Duban's own ids.
+_WRITER = {
+    Channel.TELEGRAM: _writer_where(Person.telegram_id == bindparam("ref")),
+    Channel.WECOM: _writer_where(func.lower(Person.wecom_id) == bindparam("ref")),
+}
+_WRITER_BY_ID = _writer_where(Person.id == bindparam("ref"))
+
+
 class People:
     def __init__(self, core: Core) -> None:
         self.core = core
 
     async def by_channel(self, channel: Channel, external_id: str) -> PersonView | None:
-        """Who is writing. Every message asks, so the person and their roles come in one query."""
-        if channel == Channel.TELEGRAM:
-            column = Person.telegram_id == int(external_id)
-        elif channel == Channel.WECOM:  # WeCom's userids ignore case
-            column = func.lower(Person.wecom_id) == external_id.lower()
-        else:
-            column = Person.id == int(external_id)
-        async with self.core.db.read_one() as session:
-            rows = (await session.execute(
-                select(Person, PersonRole.role).outerjoin(PersonRole)
-                .where(column, Person.active).order_by(Person.id)
-            )).all()
+        """Who is writing. Every message asks, so the person and their roles come in one query,
+        built once per channel."""
+        ref: int | str = external_id.lower() if channel == Channel.WECOM else int(external_id)
+        async with self.core.db.read_one() as connection:
+            statement = _WRITER.get(channel, _WRITER_BY_ID)
+            rows = (await connection.execute(statement, {"ref": ref})).all()
         if not rows:
             return None
-        person = rows[0][0]
+        person = rows[0]  # the person's columns, named as the model's attributes, and a role
         return PersonView.of(person, frozenset(
-            Role(role) for someone, role in rows if someone is person and role is not None))
+            Role(row.role) for row in rows if row.id == person.id and row.role is not None))
 
     async def get(self, person_id: int) -> PersonView:
         async with self.core.db.read() as session:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from storage.models import SentMessage
-from storage.queries import insert_ignore
+from storage.queries import ignoring
 
 if TYPE_CHECKING:
     from core.app import Core
@@ -21,8 +21,10 @@ class Threads:
     async def remember(self, channel: str, chat_ref: str, message_ref: str, task_id: int) -> None:
         row = {"channel": channel, "chat_ref": chat_ref, "message_ref": message_ref,
                "task_id": task_id, "created_at": self.core.clock.now()}
-        async with self.core.db.write_one() as session:
-            await insert_ignore(session, SentMessage, [row], ["channel", "chat_ref", "message_ref"])
+        statement = ignoring(self.core.db.dialect, SentMessage, ["channel", "chat_ref",
+                                                               "message_ref"])
+        async with self.core.db.write_one() as connection:
+            await connection.execute(statement.values(row))
 
     async def task_of(self, channel: str, chat_ref: str, message_ref: str) -> int | None:
         async with self.core.db.read() as session:

@@ -16,6 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -74,9 +75,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 class Database:
     """One engine; `read()` and `write()` open a session in a transaction, committed on success.
-    `read_one()` and `write_one()` are for a single statement, which needs no transaction
-    around it: on SQLite they save the BEGIN and COMMIT (two of its three trips to the driver's
-    thread), which matters on paths every message takes."""
+    `read_one()` and `write_one()` give a connection for a single Core statement, which needs no
+    transaction around it: on SQLite they save the BEGIN and COMMIT (two of three trips to the
+    driver's thread) and the ORM session, which matters on paths every message takes."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
@@ -86,8 +87,7 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
-        self._single = async_sessionmaker(
-            self.engine.execution_options(**{_SINGLE: True}), expire_on_commit=False)
+        self._single = self.engine.execution_options(**{_SINGLE: True})
         # SQLite has one writer: this process's writers queue here, in order, instead of
         # polling in SQLite's busy handler (sleeps of up to 100 ms each under load). Other
         # processes (a `duban import` beside the service) still wait on the busy timeout.
@@ -105,14 +105,14 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_one(self) -> AsyncIterator[AsyncSession]:
-        async with self._single() as session, session.begin():
-            yield session
+    async def read_one(self) -> AsyncIterator[AsyncConnection]:
+        async with self._single.connect() as connection:
+            yield connection
 
     @asynccontextmanager
-    async def write_one(self) -> AsyncIterator[AsyncSession]:
-        async with self._one_writer, self._single() as session, session.begin():
-            yield session
+    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+        async with self._one_writer, self._single.begin() as connection:
+            yield connection
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query within a few seconds."""

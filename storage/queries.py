@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,7 @@ async def insert_ignore(
     """Insert rows, skipping those whose unique `keys` exist already; returns how many went in."""
     if not rows:
         return 0
-    statement = _ignoring(session, model, keys).values(rows)
+    statement = ignoring(_dialect(session), model, keys).values(rows)
     result = await session.execute(statement)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -29,11 +29,15 @@ async def insert_many_ignore(
     """`insert_ignore` for many rows at once, as one executemany of a single cached statement:
     compiling a VALUES list of thousands of rows costs far more than sending them."""
     if rows:
-        await session.execute(_ignoring(session, model, keys), rows)
+        await session.execute(ignoring(_dialect(session), model, keys), rows)
 
 
-def _ignoring(session: AsyncSession, model: type[Base], keys: list[str]) -> Any:
-    dialect = session.get_bind().dialect.name
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def ignoring(dialect: str, model: type[Base], keys: list[str]) -> Any:
+    """An INSERT into `model`'s table that skips rows whose unique `keys` exist already."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # The table, not the mapped class: a plain executemany, not the ORM's bulk-insert path.
     table = cast(Table, model.__table__)
@@ -50,8 +54,13 @@ async def roles_of(session: AsyncSession, person_ids: list[int]) -> dict[int, se
     return roles
 
 
+# Built once: `Person.id.in_(ids)` builds a new expression per call, which cost more than the
+# query itself on the path of every progress report.
+_NAMES = select(Person.id, Person.name).where(Person.id.in_(bindparam("ids", expanding=True)))
+
+
 async def names_of(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
     if not person_ids:
         return {}
-    rows = await session.execute(select(Person.id, Person.name).where(Person.id.in_(person_ids)))
+    rows = await session.execute(_NAMES, {"ids": list(person_ids)})
     return dict(rows.all())
