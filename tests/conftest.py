@@ -42,6 +42,11 @@ BACKEND = os.environ.get("DUBAN_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(
     "DUBAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+# Tests that mostly wait on the real clock (the service nudging on time, processes killed and
+# restarted) run once, in the SQLite pass: what they prove does not depend on the database, and
+# the PostgreSQL pass has a kill test of its own (three copies, tests/e2e/test_copies.py).
+in_one_pass_only = pytest.mark.skipif(
+    BACKEND == "postgres", reason="a real-time test: run in the SQLite pass of make test")
 
 
 def sqlite_url(path: Path) -> str:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import in_one_pass_only
 from tests.e2e.burst import Burst, run_burst
+
+pytestmark = in_one_pass_only
 
 
 async def test_killed_mid_burst_and_restarted_sends_each_notice_once(

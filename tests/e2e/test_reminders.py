@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.clock import FrozenClock
 from storage.models import OutboxItem, Task
-from tests.conftest import TZ, Staff, make_settings
+from tests.conftest import TZ, Staff, in_one_pass_only, make_settings
 from tests.e2e.conftest import People
 from tests.e2e.harness import Running, ask, labels, tap, text_of
 from tests.fakes.telegram_api import FakeTelegram
@@ -90,6 +90,7 @@ async def live(fake: FakeTelegram, database_url: str) -> AsyncIterator[Running]:
     await running.stop()
 
 
+@in_one_pass_only
 async def test_a_task_due_in_minutes_is_nudged_on_time_by_the_running_service(
     live: Running, people: People, fake: FakeTelegram
 ) -> None:
