@@ -44,8 +44,7 @@ class ConsoleSender:
 
     async def send(self, address: str, reply: Reply) -> SendResult:
         presented = await self.console.chat.present(address, reply)
-        # Printing cannot fail, so the choices are kept first: they hold once they are seen.
-        await self.console.chat.offered(address, presented)
+        await self.console.chat.offer(address, presented)  # printing cannot fail
         self.console.show(self.mark, presented.reply.text)
         if reply.attachment is not None:
             self.console.show(self.mark, self.console.say(

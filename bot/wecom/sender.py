@@ -111,12 +111,13 @@ class WecomSender:
                 messages.append(await self._uploaded(reply.attachment))
             except (WecomError, aiohttp.ClientError, TimeoutError) as error:
                 return self._failure(error)
+        put_back = await self.chat.offer(address, presented)
         result = SendResult(SendOutcome.SENT)
         for content in messages:
             result = await self._send(address, content)
             if result.outcome != SendOutcome.SENT:
+                await put_back()
                 return result
-        await self.chat.offered(address, presented)
         return result
 
     async def _uploaded(self, attachment: Attachment) -> dict[str, object]:

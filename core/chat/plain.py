@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from html import escape
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 # the channel adapter keeps forms (`bot.state.chat_parts`: the database, or Redis).
 ChatParts = Callable[[str, str], FormState]
 
+Undo = Callable[[], Awaitable[None]]
+
 REPLY_WINDOW = timedelta(hours=24)
 _CHOICE = re.compile(r"^\d{1,2}$")
 _GAP = "　"  # an ideographic space keeps choices apart in any font
@@ -44,6 +46,10 @@ class Presented:
 
     reply: Reply
     choices: tuple[str, ...]
+
+
+async def _keep() -> None:
+    """Nothing to put back: the message offered no choices."""
 
 
 class PlainChat:
@@ -88,11 +94,21 @@ class PlainChat:
         text = Html(f"{reply.text}\n\n{hint}\n" + "\n".join(lines))
         return Presented(replace(reply, text=text, buttons=()), tuple(choices))
 
-    async def offered(self, address: str, presented: Presented) -> None:
-        """Remember the choices of a message that reached the person (none: earlier ones stay)."""
-        if presented.choices:
-            value = {"actions": list(presented.choices), "at": self.core.clock.now().isoformat()}
-            await self.parts(address, "choices").set(value)
+    async def offer(self, address: str, presented: Presented) -> Undo:
+        """Remember the choices of a message about to be sent (none: earlier ones stay): the
+        person may answer the moment it arrives, before its sending is recorded. Returns what
+        puts the earlier choices back, for a message that does not go out."""
+        if not presented.choices:
+            return _keep
+        part = self.parts(address, "choices")
+        earlier = await part.get()
+        await part.set({"actions": list(presented.choices),
+                        "at": self.core.clock.now().isoformat()})
+
+        async def put_back() -> None:
+            await (part.set(earlier) if earlier else part.clear())
+
+        return put_back
 
     async def _chosen(self, address: str, text: str) -> str | None:
         token = normalize(text)

@@ -111,7 +111,7 @@ async def plain_exchange(core: Core, userid: str, messages: tuple[str, str]) -> 
             presented = await chat.present(userid, reply)
             check_html(presented.reply.text)  # made plain text, split by bytes when sent
             assert presented.reply.error == reply.error
-            await chat.offered(userid, presented)
+            await chat.offer(userid, presented)
 
 
 TEXTS = {"messages": messages, "commands": command_lines}

@@ -39,7 +39,7 @@ async def offer(chat: PlainChat, staff: Staff, task_id: int) -> str:
     buttons = ((Button("收到", Action("ack", task_id)),
                 Button("进度 +10%", Action("step", task_id, "10"))),)
     shown = await chat.present(str(staff.official.id), Reply("新任务", buttons, task_id))
-    await chat.offered(str(staff.official.id), shown)
+    await chat.offer(str(staff.official.id), shown)
     await chat.core.threads.remember(Channel.CONSOLE, str(staff.official.id), "m1", task_id)
     return plain(shown.reply.text)
 
@@ -51,6 +51,23 @@ async def test_a_number_presses_the_button_it_stands_for(
     assert "进度 10%" in await say(chat, staff, "2")
     assert "进度 20%" in await say(chat, staff, "２")  # typed full-width on a phone
     assert "已收到" in await say(chat, staff, "1")
+
+
+async def test_choices_of_a_message_that_did_not_go_out_are_taken_back(
+    chat: PlainChat, staff: Staff, task_id: int
+) -> None:
+    """Choices are kept before the message is sent (a quick answer may arrive before the send
+    is recorded); a send that fails puts the earlier ones back, or none."""
+    address = str(staff.official.id)
+    failed = await chat.present(address, Reply("x", ((Button("收到", Action("ack", task_id)),),)))
+    put_back = await chat.offer(address, failed)
+    await put_back()
+    assert "没有理解" in await say(chat, staff, "1")  # no choices: not a press
+    await offer(chat, staff, task_id)  # 1 收到　2 进度 +10%
+    again = await chat.present(address, Reply("y", ((Button("收到", Action("ack", task_id)),),)))
+    put_back = await chat.offer(address, again)
+    await put_back()
+    assert "进度 10%" in await say(chat, staff, "2")  # the earlier choices hold
 
 
 async def test_numbers_outside_the_choices_are_ordinary_text(
