@@ -41,11 +41,11 @@ def _key(key: StorageKey) -> str:
     return ":".join("" if p is None else str(p) for p in parts)
 
 
+_STATE = select(ChatState.state, ChatState.data).where(ChatState.key == bindparam("key"))
+
 # A chat's state and data as read when aiogram began handling an update: aiogram reads the
 # state first (holding the chat's lock), so the handler's `get_data` needs no second read. Kept
 # in the update's context until `SqlStorage.one_update` ends it; written through on changes.
-_STATE = select(ChatState.state, ChatState.data).where(ChatState.key == bindparam("key"))
-
 _this_update: ContextVar[tuple[str, str | None, dict[str, Any]] | None] = ContextVar(
     "duban_chat_state", default=None)
 
