@@ -198,7 +198,7 @@ class OutboxDispatcher:
         """Back to pending, untried; `send_at` postpones them (they were all due already)."""
         later = {"send_at": send_at} if send_at is not None else {}
         await release(self.core.db, OutboxItem, list(item_ids), worker=self.worker,
-                      busy="sending", counted=False, **later)
+                      busy="sending", **later)
 
     # ---- delivering ------------------------------------------------------------------------
 

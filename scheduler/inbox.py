@@ -1,7 +1,8 @@
 """Processing the inbox: updates stored by the HTTP endpoints are claimed with a lease (like
-the outbox), handed to their channel's handler, and deleted once handled. One chat's updates
-are handled in order; different chats at the same time. A handler that fails is retried with
-backoff; a crash leaves the lease to run out, and the update is handled again."""
+the outbox), handed to their channel's handler, and deleted once handled. A chat's updates are
+claimed together, never while another worker (or copy) holds some of them, and handled in order;
+different chats at the same time. A handler that fails is retried with backoff; a crash leaves
+the lease to run out, and the update is handled again."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, update
 
 from core.app import Core
-from scheduler.leases import claim, keep_working, release
+from scheduler.leases import claim_groups, keep_working, release
 from storage.models import InboxItem
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ class InboxWorker:
             or_(and_(InboxItem.status == "pending", InboxItem.process_at <= now),
                 and_(InboxItem.status == "processing", InboxItem.lease_until < now)),
         )
-        rows = await claim(self.core.db, InboxItem, due, InboxItem.id, batch=self.batch,
-                           worker=self.worker, until=now + self.lease, busy="processing")
+        rows = await claim_groups(
+            self.core.db, InboxItem, due, InboxItem.chat_key, InboxItem.id, groups=self.batch,
+            worker=self.worker, now=now, until=now + self.lease, busy="processing")
         return sorted(rows, key=lambda item: item.id)
 
     async def _handle_chat(self, items: list[InboxItem]) -> None:
@@ -84,12 +86,13 @@ class InboxWorker:
 
     async def _failed(self, item: InboxItem, error: Exception) -> None:
         now = self.core.clock.now()
-        values: dict[str, Any] = {"lease_owner": None, "lease_until": None,
+        attempts = item.attempts + 1  # a claim is no attempt: a crash tried nothing
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None, "attempts": attempts,
                                   "last_error": f"{type(error).__name__}: {error}"[:300]}
-        if item.attempts >= MAX_ATTEMPTS:
+        if attempts >= MAX_ATTEMPTS:
             values["status"] = "failed"
         else:
-            values.update(status="pending", process_at=now + timedelta(seconds=2 ** item.attempts))
+            values.update(status="pending", process_at=now + timedelta(seconds=2 ** attempts))
         async with self.core.db.write() as session:
             await session.execute(update(InboxItem).where(InboxItem.id == item.id).values(values))
 

@@ -23,27 +23,6 @@ log = logging.getLogger(__name__)
 Row = TypeVar("Row", OutboxItem, InboxItem)
 
 
-async def claim(
-    db: Database, model: type[Row], due: ColumnElement[bool], order: InstrumentedAttribute[Any],
-    *, batch: int, worker: str, until: datetime, busy: str,
-) -> list[Row]:
-    """Mark up to `batch` rows matching `due` as `busy` for `worker` until `until`; counts an
-    attempt on each. PostgreSQL skips rows another copy is claiming at the same moment."""
-    async with db.write() as session:
-        candidates = select(model.id).where(due).order_by(order).limit(batch)
-        if db.dialect == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        rows = await session.scalars(
-            update(model)
-            .where(model.id.in_(candidates.scalar_subquery()), due)
-            .values(status=busy, lease_owner=worker, lease_until=until,
-                    attempts=model.attempts + 1)
-            .returning(model),
-            execution_options={"synchronize_session": False},
-        )
-        return list(rows)
-
-
 async def claim_groups(
     db: Database, model: type[Row], due: ColumnElement[bool], group: InstrumentedAttribute[Any],
     order: InstrumentedAttribute[Any], *, groups: int, worker: str, now: datetime,
@@ -95,17 +74,16 @@ async def renew(db: Database, model: type[Row], *, worker: str, busy: str,
 
 
 async def release(db: Database, model: type[Row], ids: list[int], *, worker: str,
-                  busy: str, counted: bool = True, **later: datetime) -> None:
-    """Hand back the rows of `ids` this worker still holds, taking back the attempt their claim
-    `counted`; `later` postpones them (e.g. `send_at=...`)."""
+                  busy: str, **later: datetime) -> None:
+    """Hand back the rows of `ids` this worker still holds, untried (claims count no attempt);
+    `later` postpones them (e.g. `send_at=...`)."""
     if not ids:
         return
     async with db.write() as session:
         await session.execute(
             update(model)
             .where(model.id.in_(ids), model.status == busy, model.lease_owner == worker)
-            .values(status="pending", lease_owner=None, lease_until=None,
-                    attempts=model.attempts - int(counted), **later)
+            .values(status="pending", lease_owner=None, lease_until=None, **later)
         )
 
 

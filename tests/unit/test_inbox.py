@@ -52,6 +52,22 @@ async def test_one_chat_in_order_several_chats_at_once(core: Core) -> None:
     assert await items(core) == []
 
 
+async def test_a_chat_is_worked_by_one_worker_at_a_time(core: Core) -> None:
+    """Two workers (say two copies) claiming one chat at a time: the first takes all of chat a's
+    updates, the second none of them while they are held, so a's updates keep their order."""
+    for n, chat in ((1, "a"), (2, "b"), (3, "a")):
+        await receive(core, "telegram", str(n), chat, {"n": n})
+    first = InboxWorker(core, {"telegram": _ignore}, worker="first", batch=1)
+    second = InboxWorker(core, {"telegram": _ignore}, worker="second", batch=1)
+    assert [item.payload["n"] for item in await first._claim()] == [1, 3]
+    assert [item.payload["n"] for item in await second._claim()] == [2]
+    assert await second._claim() == []
+
+
+async def _ignore(payload: dict[str, Any]) -> None:
+    """A handler with nothing to do."""
+
+
 async def test_a_failing_update_is_retried_with_backoff_then_kept_as_failed(
     core: Core, clock: FrozenClock
 ) -> None:
