@@ -191,6 +191,14 @@ class Settings(BaseSettings):
             raise ValueError("应为 http:// 或 https:// 开头的地址")
         return value.rstrip("/") if value else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", value):
+            raise ValueError("应为 sqlite+aiosqlite:/// 或 postgresql+asyncpg:// 开头的地址，"
+                             "例如 sqlite+aiosqlite:///duban.db")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

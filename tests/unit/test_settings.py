@@ -56,6 +56,8 @@ def test_offsets_round_trip() -> None:
     ("DUBAN_TELEGRAM_API_URL", "api.telegram.org", "http"),
     ("DUBAN_HTTP_PORT", "99999", "太大"),
     ("DUBAN_REDIS_URL", "127.0.0.1:6379", "redis://"),
+    ("DUBAN_DATABASE_URL", "", "sqlite+aiosqlite"),
+    ("DUBAN_DATABASE_URL", "postgres://duban@db.internal/duban", "postgresql+asyncpg"),
     ("DUBAN_SEND_LEASE_SECONDS", "0", "太小"),
 ])
 def test_a_bad_setting_is_one_line_naming_it(
@@ -108,6 +110,13 @@ def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "secret-value" not in str(caught.value)
+
+
+def test_a_database_password_in_a_bad_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUBAN_DATABASE_URL", "postgres://duban:hunter2-pass@db.internal/duban")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2-pass" not in str(caught.value)
 
 
 def test_log_filter_blots_out_secrets() -> None:
