@@ -16,14 +16,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.seed import add_due_notices, add_people, fresh_database, sqlite_url
+from bench.seed import add_due_notices, add_people, bench_settings, fresh_database, sqlite_url
 from bot.telegram.factory import create_bot
 from bot.telegram.sender import TelegramSender
-from config.settings import Settings
 from core.app import Core
 from scheduler.dispatch import OutboxDispatcher
 from storage.models import OutboxItem
-from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram
 
 NUDGES = 10_000
 PER_PERSON = 5
@@ -38,9 +37,8 @@ async def measure(workdir: Path, nudges: int = NUDGES) -> dict[str, float]:
     async with FakeTelegram() as fake:
         for official in officials:
             fake.user(10_000 + official - 10, f"责任人{official}", started=True)
-        settings = Settings(_env_file=None, database_url=sqlite_url(path), bot_token=DEFAULT_TOKEN,
-                            telegram_api_url=fake.base_url, quiet_hours="",
-                            send_rate=SEND_RATE)
+        settings = bench_settings(sqlite_url(path), telegram_api_url=fake.base_url,
+                                  send_rate=SEND_RATE)
         core = Core(settings, db)
         bot = create_bot(settings)
         dispatcher = OutboxDispatcher(core, [TelegramSender(bot)], worker="bench")

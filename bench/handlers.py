@@ -14,15 +14,13 @@ from typing import Any
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message, Update
 
-from bench.memory_session import MemorySession
-from bench.seed import SCALE, add_people, add_tasks, fresh_database, scaled
+from bench.memory_session import memory_bot
+from bench.seed import SCALE, add_people, add_tasks, bench_settings, fresh_database, scaled
 from bot.telegram.factory import create_dispatcher
-from config.settings import Settings
 from core.app import Core
 from duban.runtime import freeze_startup_objects
 
 OFFICIALS = 200
-TOKEN = "1:bench"
 _update_ids = itertools.count(1)
 
 
@@ -79,9 +77,8 @@ async def measure(workdir: Path, updates: int | None = None) -> dict[str, float]
     db = await fresh_database(workdir / "handlers.db")
     officials, leaders = await add_people(db, OFFICIALS, 10)
     await add_tasks(db, OFFICIALS, officials, leaders)
-    settings = Settings(_env_file=None, database_url=db.url, bot_token=TOKEN, quiet_hours="")
-    core = Core(settings, db)
-    bot = Bot(TOKEN, session=MemorySession())
+    core = Core(bench_settings(db.url), db)
+    bot = memory_bot()
     try:
         ours = create_dispatcher(core, bot)
         freeze_startup_objects()  # as `duban run` does once it has started

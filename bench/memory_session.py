@@ -16,6 +16,8 @@ from aiogram.methods import GetMe, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 
+from tests.fakes.telegram_api import DEFAULT_TOKEN
+
 
 class MemorySession(BaseSession):
     def __init__(self) -> None:
@@ -59,3 +61,8 @@ class MemorySession(BaseSession):
 
     async def close(self) -> None:
         """Nothing to close."""
+
+
+def memory_bot() -> Bot:
+    """A Bot on a `MemorySession`, with the fake Bot API's token."""
+    return Bot(DEFAULT_TOKEN, session=MemorySession())

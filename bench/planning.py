@@ -20,8 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import insert, select
 
-from bench.seed import NOW, add_people, fresh_database
-from config.settings import Settings
+from bench.seed import NOW, add_people, bench_settings, fresh_database
 from core.app import Core
 from core.planning import replan_tasks
 from storage.models import OutboxItem, Task
@@ -73,7 +72,7 @@ def plan_theirs(path: Path, reminders: list[tuple[int, int, str, datetime]]) -> 
 async def measure(workdir: Path, tasks: int = 10_000, baseline_tasks: int = 1_000
                   ) -> dict[str, float]:
     db = await fresh_database(workdir / "planning.db")
-    settings = Settings(_env_file=None, database_url=db.url, quiet_hours="21:00-08:00")
+    settings = bench_settings(db.url, quiet_hours="21:00-08:00")
     core = Core(settings, db)
     try:
         officials, _ = await add_people(db, OFFICIALS, 0)

@@ -8,25 +8,20 @@ import statistics
 import time
 from pathlib import Path
 
-from aiogram import Bot
-
-from bench.memory_session import MemorySession
-from bench.seed import large_database, reminder_database, scaled
+from bench.memory_session import memory_bot
+from bench.seed import bench_settings, large_database, reminder_database, scaled
 from bot.telegram.sender import TelegramSender
-from config.settings import Settings
 from core.app import Core
 from scheduler.dispatch import OutboxDispatcher
 from storage.db import Database
 
 DUE = 50
 SCANS = 31
-TOKEN = "1:bench"
 
 
 def dispatcher_on(db: Database) -> OutboxDispatcher:
-    settings = Settings(_env_file=None, database_url=db.url, bot_token=TOKEN, quiet_hours="")
-    sender = TelegramSender(Bot(TOKEN, session=MemorySession()))
-    return OutboxDispatcher(Core(settings, db), [sender], worker="bench", batch=DUE)
+    sender = TelegramSender(memory_bot())
+    return OutboxDispatcher(Core(bench_settings(db.url), db), [sender], worker="bench", batch=DUE)
 
 
 async def scan_seconds(dispatcher: OutboxDispatcher) -> float:

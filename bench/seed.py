@@ -9,12 +9,15 @@ import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
+from config.settings import Settings
 from storage import migrate
 from storage.db import Database
 from storage.models import OutboxItem, Person, PersonRole, Task, TaskUpdate
+from tests.fakes.telegram_api import DEFAULT_TOKEN
 
 NOW = datetime.now(UTC)
 CHUNK = 20_000
@@ -25,6 +28,13 @@ SCALE = float(os.environ.get("DUBAN_BENCH_SCALE", "1"))
 
 def scaled(count: int) -> int:
     return max(1, int(count * SCALE))
+
+
+def bench_settings(database_url: str, **overrides: Any) -> Settings:
+    """A benchmark's settings: the fake Bot API's token, no quiet hours, nothing read from the
+    environment or a .env file."""
+    values = {"database_url": database_url, "bot_token": DEFAULT_TOKEN, "quiet_hours": ""}
+    return Settings(_env_file=None, **(values | overrides))
 
 
 def sqlite_url(path: Path) -> str:

@@ -22,17 +22,23 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import update
 
-from bench.memory_session import MemorySession
-from bench.seed import NOW, add_people, add_reminders, add_tasks, fresh_database, scaled
+from bench.memory_session import MemorySession, memory_bot
+from bench.seed import (
+    NOW,
+    add_people,
+    add_reminders,
+    add_tasks,
+    bench_settings,
+    fresh_database,
+    scaled,
+)
 from bot.telegram.sender import TelegramSender
-from config.settings import Settings
 from core.app import Core
 from core.replies import Reply
 from duban.runtime import freeze_startup_objects
 from scheduler.dispatch import OutboxDispatcher
 from storage.models import Task
 
-TOKEN = "1:bench"
 TICK = 0.005
 FALL_DUE_IN = timedelta(seconds=2)
 DEADLINE = 120.0
@@ -103,8 +109,7 @@ async def ours(workdir: Path, bot: Bot, reminders: int) -> Stall:
     await add_reminders(db, reminders, reminders, due_now=reminders, due_at=due_at,
                         people=reminders)
     await add_reminders(db, 1, reminders, due_now=1, key="warm-up")
-    settings = Settings(_env_file=None, database_url=db.url, bot_token=TOKEN, quiet_hours="",
-                        send_rate=1000, dispatch_interval_seconds=0.5)
+    settings = bench_settings(db.url, send_rate=1000, dispatch_interval_seconds=0.5)
     memory = bot.session
     assert isinstance(memory, MemorySession)
     sent_before = memory.sent
@@ -145,7 +150,7 @@ async def peer(workdir: Path, bot: Bot, reminders: int) -> Stall:
 
 async def measure(workdir: Path, reminders: int | None = None) -> dict[str, float]:
     count = reminders or scaled(1000)
-    bot = Bot(TOKEN, session=MemorySession())
+    bot = memory_bot()
     peers, ourselves = [], []
     for _ in range(ROUNDS):
         peers.append(await peer(workdir, bot, count))

@@ -10,8 +10,15 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bench.seed import NOW, add_people, add_tasks, add_updates, fresh_database, scaled
-from config.settings import Settings
+from bench.seed import (
+    NOW,
+    add_people,
+    add_tasks,
+    add_updates,
+    bench_settings,
+    fresh_database,
+    scaled,
+)
 from core import notices
 from core.app import Core
 from core.enums import Role
@@ -31,7 +38,7 @@ async def measure(workdir: Path, tasks: int | None = None) -> dict[str, float]:
                                                         "role": Role.DIRECTOR.value}])
         await add_tasks(db, count, officials, leaders)
         await add_updates(db, count, officials)
-        core = Core(Settings(_env_file=None, database_url=db.url, quiet_hours=""), db)
+        core = Core(bench_settings(db.url), db)
         started = time.perf_counter()
         people = await enqueue_run(core, "bench", NOW)
         summary = time.perf_counter() - started
