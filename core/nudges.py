@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.dto import PersonView, TaskView
 from core.permissions import can_update
-from core.planning import NUDGED_STATUSES
+from core.planning import NUDGED_STATUSES, SNOOZE_DAYS
 from core.replies import Action, Button, Reply
 from core.texts import Html, t
 from core.views import Look, days_left, due_phrase, fmt_date, status_label, task_card, task_line
@@ -48,7 +48,7 @@ def digest_buttons(lang: str, tasks: list[TaskView]) -> Buttons:
 
 def snooze_picker(lang: str, task: TaskView) -> Buttons:
     return (tuple(Button(t(lang, "snooze.days", days=days), Action("snooze", task.id, str(days)))
-                  for days in (1, 3)),)
+                  for days in SNOOZE_DAYS),)
 
 
 def paused(look: Look, person: PersonView, task: TaskView) -> bool:

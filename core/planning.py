@@ -32,6 +32,8 @@ MINUTE = timedelta(minutes=1)
 CHUNK = 1000
 # Deadline nudges help until the task is submitted; after that there is nothing to hurry.
 NUDGED_STATUSES = frozenset({Status.NOT_STARTED, Status.PREPARING})
+# 稍后提醒 offers these; a snooze of any other length is refused.
+SNOOZE_DAYS = (1, 3)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,6 @@ class Outcome:
     warning: str | None = None
 
 
-SNOOZE_DAYS = (1, 3)
 EDITABLE = ("official", "leader", "due", "title", "enterprise", "funding", "offsets")
 
 
@@ -289,7 +288,7 @@ class Tasks:
         self, actor: PersonView, task_id: int, days: int, channel: Channel
     ) -> Outcome:
         """稍后提醒: no nudges for `days` days, then one if the task is still open."""
-        if days not in SNOOZE_DAYS:
+        if days not in planning.SNOOZE_DAYS:
             raise InputError("button_invalid")
         now = self.core.clock.now()
         async with self.core.db.write() as session:
