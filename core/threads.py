@@ -17,14 +17,16 @@ if TYPE_CHECKING:
 class Threads:
     def __init__(self, core: Core) -> None:
         self.core = core
+        # Built once: every reply about a task is remembered, and building it cost more than
+        # running it.
+        self._remember = ignoring(core.db.dialect, SentMessage,
+                                  ["channel", "chat_ref", "message_ref"])
 
     async def remember(self, channel: str, chat_ref: str, message_ref: str, task_id: int) -> None:
         row = {"channel": channel, "chat_ref": chat_ref, "message_ref": message_ref,
                "task_id": task_id, "created_at": self.core.clock.now()}
-        statement = ignoring(self.core.db.dialect, SentMessage, ["channel", "chat_ref",
-                                                               "message_ref"])
         async with self.core.db.write_one() as connection:
-            await connection.execute(statement.values(row))
+            await connection.execute(self._remember, row)
 
     async def task_of(self, channel: str, chat_ref: str, message_ref: str) -> int | None:
         async with self.core.db.read() as session:

@@ -43,7 +43,7 @@ _UNREACHABLE_HINTS = ("chat not found", "user is deactivated", "bot can't initia
 # them here keeps the ones we use built.
 _RESPONSE_TYPES = {method.__returning__: Response[method.__returning__]  # type: ignore[name-defined]
                    for method in (SendMessage, SendPhoto, SendDocument, AnswerCallbackQuery,
-                              GetMe, GetUpdates, GetFile, SetMyCommands, SetWebhook)}
+                                  GetMe, GetUpdates, GetFile, SetMyCommands, SetWebhook)}
 
 
 class TelegramSender:
